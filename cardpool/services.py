@@ -1,0 +1,118 @@
+"""Writes to the key pool: bulk import and re-encryption. Reservation lives in reservation.py.
+
+Imports are built for 100,000 keys in seconds: fingerprints are computed in memory, existing
+ones are fetched per chunk with one ``IN`` query, and rows go in with ``bulk_create`` — never a
+query per key. The unique (product, fingerprint) constraint is the final word on duplicates, so
+two imports racing each other still cannot add the same key twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from cardpool.crypto import encrypt_secret, fingerprint, rotate_token
+from cardpool.models import CardKey, ImportBatch
+from cardpool.parsing import parse_keys
+from shop.models import Product
+
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    batch_id: int
+    imported: int
+    duplicates: int
+    skipped: int
+
+    def __str__(self) -> str:
+        return f"imported {self.imported}, duplicates {self.duplicates}, skipped {self.skipped}"
+
+
+def keys_import(
+    *,
+    product: Product,
+    text: str,
+    filename: str = "",
+    source: str = ImportBatch.Source.CLI,
+    user=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import keys from ``text`` into ``product``'s pool and report what happened."""
+    parsed = parse_keys(text, filename=filename)
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            product=product, source=source, created_by=user if getattr(user, "pk", None) else None
+        )
+        seen: set[str] = set()
+        total = len(parsed.keys)
+        for start in range(0, total, CHUNK):
+            chunk = parsed.keys[start : start + CHUNK]
+            fresh: dict[str, str] = {}
+            for key in chunk:
+                fp = fingerprint(key)
+                if fp in seen:
+                    continue
+                seen.add(fp)
+                fresh[fp] = key
+            existing = set(
+                CardKey.objects.filter(product=product, fingerprint__in=list(fresh)).values_list(
+                    "fingerprint", flat=True
+                )
+            )
+            CardKey.objects.bulk_create(
+                [
+                    CardKey(product=product, fingerprint=fp, secret=encrypt_secret(key), batch=batch)
+                    for fp, key in fresh.items()
+                    if fp not in existing
+                ],
+                batch_size=CHUNK,
+                ignore_conflicts=True,
+            )
+            if progress:
+                progress(min(start + CHUNK, total), total)
+        # Counting what landed (rather than what we tried) stays exact even when a concurrent
+        # import won the race for some fingerprints: everything else was a duplicate.
+        imported = CardKey.objects.filter(batch=batch).count()
+        duplicates = total - imported
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            imported=imported, duplicates=duplicates, skipped=parsed.skipped
+        )
+        if imported:
+            from orders.tasks import deliver_backorders
+
+            deliver_backorders.delay_on_commit(product.pk)
+    return ImportReport(
+        batch_id=batch.pk, imported=imported, duplicates=duplicates, skipped=parsed.skipped
+    )
+
+
+def keys_void(*, key_ids: list[int]) -> int:
+    """Withdraw unsold keys from sale (a leaked or faulty batch). Sold keys stay the buyer's."""
+    return CardKey.objects.filter(pk__in=key_ids, status=CardKey.Status.AVAILABLE).update(
+        status=CardKey.Status.VOID
+    )
+
+
+def keys_reencrypt(*, chunk: int = 2000) -> int:
+    """Re-encrypt every key under the first ``CARDKEY_ENCRYPTION_KEY`` (after a rotation)."""
+    done = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                CardKey.objects.select_for_update()
+                .filter(pk__gt=last_id)
+                .order_by("pk")
+                .only("pk", "secret")[:chunk]
+            )
+            if not rows:
+                return done
+            for row in rows:
+                row.secret = rotate_token(row.secret)
+            CardKey.objects.bulk_update(rows, ["secret"])
+            done += len(rows)
+            last_id = rows[-1].pk

@@ -1,0 +1,111 @@
+"""Orders API: checkout and lookup. Thin: validate the shape, call a service, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from cardpool.selectors import keys_for_order
+from orders.access import order_lookup
+from orders.models import Order
+from orders.payments.providers import checkout_start
+from orders.services import CheckoutRequest, order_create
+from shop.client_ip import client_ip
+from shop.errors import NotFound
+from shop.money import to_decimal_string
+
+router = Router(tags=["orders"])
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+
+
+class OrderIn(Schema):
+    product: str = Field(..., max_length=80)
+    quantity: int
+    email: str = Field(..., max_length=254)
+    query_password: str | None = Field(None, max_length=128)
+    ref: str | None = Field(None, max_length=32)
+    variant: str | None = Field(None, max_length=80)
+    coupon: str | None = Field(None, max_length=80)
+
+
+class OrderCreatedOut(Schema):
+    order_no: str
+    status: str
+    amount: str
+    currency: str
+    pay_url: str
+
+
+class OrderOut(Schema):
+    order_no: str
+    status: str
+    product: str
+    quantity: int
+    amount: str
+    currency: str
+    keys: list[str]
+    created_at: datetime
+    paid_at: datetime | None
+    delivered_at: datetime | None
+
+
+def order_out(order: Order) -> dict:
+    return {
+        "order_no": order.order_no,
+        "status": order.status,
+        "product": order.product.slug,
+        "quantity": order.quantity,
+        "amount": to_decimal_string(order.amount, order.currency),
+        "currency": order.currency,
+        "keys": keys_for_order(order) if order.delivered_at else [],
+        "created_at": order.created_at,
+        "paid_at": order.paid_at,
+        "delivered_at": order.delivered_at,
+    }
+
+
+@router.post(
+    "/orders",
+    response={201: OrderCreatedOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+              429: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+)
+def create_order(request: HttpRequest, payload: OrderIn):
+    """Create a pending order holding its keys for the unpaid window; pay at ``pay_url``."""
+    order = order_create(
+        req=CheckoutRequest(
+            product=payload.product,
+            quantity=payload.quantity,
+            email=payload.email,
+            query_password=payload.query_password or "",
+            ref=payload.ref or "",
+            variant=payload.variant or "",
+            coupon=payload.coupon or "",
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    )
+    pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))
+    return 201, {
+        "order_no": order.order_no,
+        "status": order.status,
+        "amount": to_decimal_string(order.amount, order.currency),
+        "currency": order.currency,
+        "pay_url": pay_url,
+    }
+
+
+@router.get("/orders/{order_no}", response={200: OrderOut, 404: ErrorOut, 429: ErrorOut})
+def get_order(request: HttpRequest, order_no: str, email: str = "", query_password: str = ""):
+    """An order with its keys, for whoever knows its email or query password."""
+    order = order_lookup(
+        order_no=order_no, email=email, query_password=query_password, ip=client_ip(request)
+    )
+    if order is None:
+        raise NotFound("No order matches that number and email or password.")
+    return order_out(order)

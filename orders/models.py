@@ -1,0 +1,154 @@
+"""Orders, their event log, deliveries and the payment-event inbox."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending payment"
+    PAID = "paid", "Paid"
+    DELIVERED = "delivered", "Delivered"
+    ON_HOLD = "on_hold", "On hold"
+    BACKORDERED = "backordered", "Backordered"
+    REFUNDED = "refunded", "Refunded"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Order(models.Model):
+    """A buyer's order. Amounts are integer minor units snapshotted at checkout."""
+
+    order_no = models.CharField(max_length=32, unique=True)
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="orders")
+    quantity = models.PositiveIntegerField()
+    unit_price = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    email = models.EmailField()
+    query_password_hash = models.CharField(max_length=128, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    ref_code = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
+    hold_expires_at = models.DateTimeField(
+        help_text="Until then the order's quantity is held out of stock for this buyer."
+    )
+    payment_provider = models.CharField(max_length=16, default="sandbox")
+    checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    paid_amount = models.BigIntegerField(null=True, blank=True)
+    paid_currency = models.CharField(max_length=3, blank=True)
+    refunded_amount = models.BigIntegerField(default=0)
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(amount=F("unit_price") * F("quantity")), name="order_amount_matches"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0), name="order_refund_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(delivered_at__isnull=True) | Q(paid_at__isnull=False),
+                name="order_delivered_only_if_paid",
+            ),
+        ]
+        indexes = [
+            # Stock claims: active holds and backorders per product.
+            models.Index(
+                fields=["product", "status", "hold_expires_at"], name="order_claims_idx"
+            ),
+            models.Index(fields=["email", "status"], name="order_email_status_idx"),
+            models.Index(fields=["client_ip", "status"], name="order_ip_status_idx"),
+            models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+
+class OrderEvent(models.Model):
+    """Append-only history of an order: every status change and notable fact, with its actor."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind}"
+
+
+class Delivery(models.Model):
+    """The one delivery of an order: unique per order, so a second one cannot be recorded."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="delivery")
+    key_count = models.PositiveIntegerField()
+    payment_event = models.ForeignKey(
+        "orders.PaymentEvent", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="From the payment event's arrival to the key's commit."
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"Delivery of {self.order_id}"
+
+
+class PaymentEvent(models.Model):
+    """The webhook inbox. "Seen" (a row exists) and "processed" are separate facts."""
+
+    provider = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=80)
+    payload = models.JSONField()
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="payment_events"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="paymentevent_unique_per_provider"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="paymentevent_unprocessed_idx",
+                condition=Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} ({self.type})"

@@ -1,0 +1,1 @@
+"""Payment providers (Stripe Checkout, the local sandbox) and the webhook inbox."""

@@ -1,0 +1,196 @@
+"""Processing stored payment events, one transaction per event.
+
+The event row is locked first (lock order: payment event → order → product → keys → ledger),
+the handler does its work, and ``processed_at`` is set in the same transaction: if anything
+fails, nothing is kept, the error is recorded, and the task (or the sweeper) tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from commissions.hooks import clawback_commissions_for_refund
+from orders.delivery import order_deliver
+from orders.locks import lock_order_by_no, lock_payment_event
+from orders.models import Order, OrderStatus, PaymentEvent
+from orders.transitions import PAID_STATUSES, order_note, order_transition
+
+logger = logging.getLogger(__name__)
+
+
+def _order_no_of_session(session: dict[str, Any]) -> str:
+    metadata = session.get("metadata") or {}
+    return str(metadata.get("order_no") or session.get("client_reference_id") or "")
+
+
+def handle_checkout_completed(event: PaymentEvent) -> None:
+    session = event.payload["data"]["object"]
+    order = lock_order_by_no(_order_no_of_session(session))
+    if order is None:
+        logger.warning("payment event %s names no known order", event.event_id)
+        return
+    event.order = order
+    facts = {
+        "session": session.get("id"),
+        "amount_total": session.get("amount_total"),
+        "currency": session.get("currency"),
+        "payment_intent": session.get("payment_intent"),
+        "event": event.event_id,
+    }
+    if session.get("payment_status") != "paid":
+        order_note(order=order, kind="payment_not_settled", data=facts)
+        return
+    if order.status in PAID_STATUSES:
+        # A second completed session or event for an order already paid: never deliver twice.
+        same_session = session.get("id") == order.checkout_session_id
+        order_note(
+            order=order,
+            kind="duplicate_payment_event" if same_session else "second_payment",
+            message="" if same_session else "Paid twice: refund the extra payment.",
+            data=facts,
+        )
+        return
+    paid_amount = session.get("amount_total")
+    paid_currency = str(session.get("currency") or "").upper()
+    order_transition(
+        order=order,
+        to_status=OrderStatus.PAID,
+        kind="paid",
+        data=facts,
+        paid_at=event.received_at,
+        paid_amount=paid_amount if isinstance(paid_amount, int) else None,
+        paid_currency=paid_currency[:3],
+        payment_intent=str(session.get("payment_intent") or "")[:255],
+        checkout_session_id=str(session.get("id") or "")[:255],
+    )
+    if paid_amount != order.amount or paid_currency != order.currency:
+        order_transition(
+            order=order,
+            to_status=OrderStatus.ON_HOLD,
+            kind="payment_mismatch",
+            message=(
+                f"Paid {paid_amount} {paid_currency}, expected {order.amount} {order.currency}: "
+                "review before delivering."
+            ),
+            data=facts,
+        )
+        return
+    order_deliver(order=order, payment_event=event)
+
+
+def handle_checkout_expired(event: PaymentEvent) -> None:
+    session = event.payload["data"]["object"]
+    order = lock_order_by_no(_order_no_of_session(session))
+    if order is None:
+        return
+    event.order = order
+    if order.status == OrderStatus.PENDING and session.get("id") in ("", None, order.checkout_session_id):
+        order_transition(
+            order=order,
+            to_status=OrderStatus.EXPIRED,
+            message="The checkout session expired unpaid.",
+        )
+
+
+def _order_by_payment_intent(payment_intent: str) -> Order | None:
+    if not payment_intent:
+        return None
+    order_id = (
+        Order.objects.filter(payment_intent=payment_intent).values_list("pk", flat=True).first()
+    )
+    if order_id is None:
+        return None
+    return Order.objects.select_for_update().select_related("product").get(pk=order_id)
+
+
+def handle_charge_refunded(event: PaymentEvent) -> None:
+    charge = event.payload["data"]["object"]
+    order = _order_by_payment_intent(str(charge.get("payment_intent") or ""))
+    if order is None:
+        logger.warning("refund event %s matches no order", event.event_id)
+        return
+    event.order = order
+    refunded_total = int(charge.get("amount_refunded") or 0)
+    newly_refunded = refunded_total - order.refunded_amount
+    if newly_refunded <= 0:
+        return  # an older or repeated refund event: nothing new
+    Order.objects.filter(pk=order.pk).update(refunded_amount=refunded_total)
+    order.refunded_amount = refunded_total
+    paid = order.paid_amount or order.amount
+    facts = {"charge": charge.get("id"), "amount_refunded": refunded_total, "event": event.event_id}
+    if refunded_total >= paid and order.status != OrderStatus.REFUNDED:
+        order_transition(
+            order=order,
+            to_status=OrderStatus.REFUNDED,
+            message="Refunded in full. Delivered keys stay on the buyer's record.",
+            data=facts,
+        )
+    else:
+        order_note(
+            order=order,
+            kind="partial_refund",
+            message=f"Refunded {refunded_total} of {paid}.",
+            data=facts,
+        )
+    clawback_commissions_for_refund(order=order, amount=newly_refunded)
+
+
+def handle_dispute_created(event: PaymentEvent) -> None:
+    dispute = event.payload["data"]["object"]
+    order = _order_by_payment_intent(str(dispute.get("payment_intent") or ""))
+    if order is None:
+        logger.warning("dispute event %s matches no order", event.event_id)
+        return
+    event.order = order
+    if order.disputed_at is None:
+        now = timezone.now()
+        Order.objects.filter(pk=order.pk).update(disputed_at=now)
+        order.disputed_at = now
+    order_note(
+        order=order,
+        kind="dispute_opened",
+        message=f"Dispute opened: {dispute.get('reason') or 'no reason given'}.",
+        data={"dispute": dispute.get("id"), "amount": dispute.get("amount"), "event": event.event_id},
+    )
+    amount = dispute.get("amount")
+    if isinstance(amount, int) and amount > 0:
+        clawback_commissions_for_refund(order=order, amount=min(amount, order.amount))
+
+
+HANDLERS: dict[str, Callable[[PaymentEvent], None]] = {
+    "checkout.session.completed": handle_checkout_completed,
+    "checkout.session.async_payment_succeeded": handle_checkout_completed,
+    "checkout.session.expired": handle_checkout_expired,
+    "charge.refunded": handle_charge_refunded,
+    "charge.dispute.created": handle_dispute_created,
+}
+
+
+def payment_event_process(*, event_id: int) -> bool:
+    """Process one stored event exactly once. True when it was processed by this call."""
+    try:
+        with transaction.atomic():
+            event = lock_payment_event(event_id)
+            if event is None or event.processed_at is not None:
+                return False
+            handler = HANDLERS.get(event.type)
+            if handler is not None:
+                handler(event)
+            event.processed_at = timezone.now()
+            event.attempts += 1
+            event.last_error = ""
+            event.save(update_fields=["processed_at", "attempts", "last_error", "order"])
+            return True
+    except Exception as exc:
+        # The work rolled back; remember why, so the owner and the sweeper can see it.
+        PaymentEvent.objects.filter(pk=event_id).update(
+            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        raise
+

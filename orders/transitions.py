@@ -1,0 +1,81 @@
+"""The order status pipeline. Allowed transitions are data; every change goes through here.
+
+``order_transition`` does a conditional UPDATE (``WHERE status = from``), so two processes
+racing to move the same order cannot both succeed, and appends an ``OrderEvent`` row so the
+owner can always see who or what moved the order and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from orders.models import Order, OrderEvent
+from orders.models import OrderStatus as S
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PAID, S.EXPIRED, S.CANCELLED}),
+    # A payment may land after the window closed or after the buyer gave up: never lose it.
+    S.EXPIRED: frozenset({S.PAID}),
+    S.CANCELLED: frozenset({S.PAID}),
+    S.PAID: frozenset({S.DELIVERED, S.BACKORDERED, S.ON_HOLD, S.REFUNDED}),
+    S.ON_HOLD: frozenset({S.DELIVERED, S.BACKORDERED, S.REFUNDED}),
+    S.BACKORDERED: frozenset({S.DELIVERED, S.ON_HOLD, S.REFUNDED}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+}
+
+PAID_STATUSES = frozenset({S.PAID, S.DELIVERED, S.ON_HOLD, S.BACKORDERED, S.REFUNDED})
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def order_transition(
+    *,
+    order: Order,
+    to_status: str,
+    kind: str | None = None,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    actor: Any = None,
+    **fields: Any,
+) -> Order:
+    """Move ``order`` to ``to_status`` (plus ``fields``) if allowed and nobody moved it first."""
+    from_status = order.status
+    if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
+        raise InvalidTransition(f"{order.order_no}: {from_status} -> {to_status} is not allowed")
+    with transaction.atomic():
+        updated = Order.objects.filter(pk=order.pk, status=from_status).update(
+            status=to_status, **fields
+        )
+        if updated != 1:
+            raise InvalidTransition(f"{order.order_no} changed concurrently from {from_status}")
+        OrderEvent.objects.create(
+            order=order,
+            kind=kind or to_status,
+            from_status=from_status,
+            to_status=to_status,
+            message=message,
+            data=data or {},
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+    order.status = to_status
+    for name, value in fields.items():
+        setattr(order, name, value)
+    return order
+
+
+def order_note(
+    *, order: Order, kind: str, message: str = "", data: dict[str, Any] | None = None, actor=None
+) -> OrderEvent:
+    """Record a fact about the order that does not change its status."""
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        message=message,
+        data=data or {},
+        actor=actor if getattr(actor, "pk", None) else None,
+    )

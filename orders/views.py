@@ -1,0 +1,134 @@
+"""Order pages (order page, live panel, lookup), the sandbox pay page and the Stripe webhook."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from cardpool.selectors import keys_for_order
+from orders.access import grant_access, may_view, order_lookup
+from orders.models import Order, OrderStatus
+from orders.payments.inbox import InvalidWebhook, payment_event_receive
+from orders.payments.stripe_events import (
+    build_event,
+    checkout_session_object,
+    encode,
+    sign_payload,
+)
+from shop.client_ip import client_ip
+from shop.errors import RateLimited
+from shop.money import to_decimal_string
+
+WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
+
+
+def _order_context(order: Order) -> dict:
+    return {
+        "order": order,
+        "amount": to_decimal_string(order.amount, order.currency),
+        "keys": keys_for_order(order) if order.delivered_at else [],
+        "waiting": order.status in WAITING,
+        "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
+    }
+
+
+def _lookup_page(request: HttpRequest, *, order_no: str = "", error: str = "", status: int = 200):
+    return render(
+        request, "orders/lookup.html", {"order_no": order_no, "error": error}, status=status
+    )
+
+
+def order_page(request: HttpRequest, order_no: str) -> HttpResponse:
+    order = Order.objects.select_related("product").filter(order_no=order_no).first()
+    if order is None or not may_view(request, order):
+        # Same page for "unknown" and "not yours": the number alone reveals nothing.
+        return _lookup_page(request, order_no=order_no)
+    response = render(request, "orders/order.html", _order_context(order))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def order_panel(request: HttpRequest, order_no: str) -> HttpResponse:
+    """The part of the order page that changes; the page polls it until delivery lands."""
+    order = Order.objects.select_related("product").filter(order_no=order_no).first()
+    if order is None or not may_view(request, order):
+        return JsonResponse({"code": "not_found", "message": "Not found."}, status=404)
+    response = render(request, "orders/_panel.html", _order_context(order))
+    response["X-Order-Status"] = order.status
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def lookup(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _lookup_page(request, order_no=request.GET.get("order_no", ""))
+    order_no = request.POST.get("order_no", "").strip()
+    secret = request.POST.get("email_or_password", "").strip()
+    try:
+        order = order_lookup(
+            order_no=order_no,
+            email=secret if "@" in secret else "",
+            query_password=secret,
+            ip=client_ip(request),
+        )
+    except RateLimited as exc:
+        response = _lookup_page(request, order_no=order_no, error=exc.message, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    if order is None:
+        return _lookup_page(
+            request,
+            order_no=order_no,
+            error="No order matches that number and email or password. Check both and retry.",
+            status=404,
+        )
+    response = redirect("order-page", order_no=order.order_no)
+    grant_access(request, response, order.order_no)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
+    """The sandbox checkout: Pay signs a Stripe-format event and feeds the real webhook inbox."""
+    if settings.PAYMENT_PROVIDER != "sandbox" or not settings.SANDBOX_PAYMENTS_ENABLED:
+        raise Http404("The sandbox is off")
+    order = Order.objects.select_related("product").filter(order_no=order_no).first()
+    if order is None:
+        raise Http404("No such order")
+    if request.method == "POST" and order.status in (
+        OrderStatus.PENDING,
+        OrderStatus.EXPIRED,
+        OrderStatus.CANCELLED,
+    ):
+        event = build_event("checkout.session.completed", checkout_session_object(order))
+        payload = encode(event)
+        payment_event_receive(
+            payload=payload, signature=sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+        )
+        # No access grant here: paying is not proof of being the buyer; the cookie set at
+        # checkout (or a lookup) is.
+        return redirect(reverse("order-page", args=[order.order_no]))
+    if request.method == "POST":
+        return redirect("order-page", order_no=order.order_no)
+    return render(
+        request,
+        "orders/sandbox_pay.html",
+        {"order": order, "amount": to_decimal_string(order.amount, order.currency)},
+    )
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        event, created = payment_event_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+    except InvalidWebhook as exc:
+        return JsonResponse({"code": "invalid_signature", "message": str(exc)}, status=400)
+    return JsonResponse({"received": True, "duplicate": not created})

@@ -1,0 +1,106 @@
+"""The public API root: one ``NinjaAPI`` joining each app's router, and its error handlers.
+
+Every error leaves as JSON ``{code, message}``: domain errors carry their own code and status,
+invalid input is ``422 invalid``, unknown paths and objects ``404 not_found``.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Router, Schema
+from ninja.errors import AuthenticationError, ValidationError
+
+from shop.errors import KamiError, NotFound, RateLimited
+from shop.money import to_decimal_string
+from shop.selectors import product_on_sale, products_on_sale
+
+api = NinjaAPI(
+    title="Kami API",
+    version="1.0.0",
+    urls_namespace="api-v1",
+    description="Kami's public API: catalog, orders and order lookup.",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message}, status=status)
+
+
+@api.exception_handler(KamiError)
+def on_domain_error(request: HttpRequest, exc: KamiError) -> HttpResponse:
+    response = _error(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    parts = []
+    for err in exc.errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return _error(request, 422, "invalid", "; ".join(parts) or "Invalid input.")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "unauthorized", "A valid Bearer token is required.")
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+
+
+class ProductOut(Schema):
+    slug: str
+    name: str
+    price: str
+    currency: str
+    stock: int
+    category: str | None
+
+
+class ProductDetailOut(ProductOut):
+    description: str
+
+
+def product_out(product, *, detail: bool = False) -> dict:
+    data = {
+        "slug": product.slug,
+        "name": product.name,
+        "price": to_decimal_string(product.price, product.currency),
+        "currency": product.currency,
+        "stock": product.stock,
+        "category": product.category.slug if product.category else None,
+    }
+    if detail:
+        data["description"] = product.description
+    return data
+
+
+catalog = Router(tags=["catalog"])
+
+
+@catalog.get("/products", response=list[ProductOut])
+def list_products(request: HttpRequest):
+    """Products on sale; ``stock`` is what can be bought right now."""
+    return [product_out(p) for p in products_on_sale()]
+
+
+@catalog.get("/products/{slug}", response={200: ProductDetailOut, 404: ErrorOut})
+def get_product(request: HttpRequest, slug: str):
+    product = product_on_sale(slug)
+    if product is None:
+        raise NotFound("No such product is on sale.")
+    return product_out(product, detail=True)
+
+
+api.add_router("", catalog)
+api.add_router("", "orders.api.router")

@@ -1,0 +1,18 @@
+"""Refuse the seeded demo logins outside development (contract §3)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+
+DEMO_LOGINS = frozenset({"admin", "promoter", "promoter2"})
+
+
+class NoDemoLoginsInProductionBackend(ModelBackend):
+    """``admin``/``admin`` and friends are fine on a laptop and a disaster on a server: with
+    ``DEBUG`` off a demo account whose password is still its username cannot log in."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if not settings.DEBUG and username in DEMO_LOGINS and password == username:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -1,0 +1,95 @@
+"""The catalog (categories, products) and the shop-wide settings the owner edits in the admin."""
+
+from __future__ import annotations
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD or CNY.")
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=80, unique=True)
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    """Something sold as card keys. Prices are integer minor units of ``currency``."""
+
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", null=True, blank=True
+    )
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    price = models.BigIntegerField(
+        validators=[MinValueValidator(1)], help_text="In minor units: 990 means 9.90."
+    )
+    currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
+    on_sale = models.BooleanField(default=True)
+    max_per_order = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)], help_text="Most keys one order may buy."
+    )
+    low_stock_threshold = models.PositiveIntegerField(default=5)
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
+            models.CheckConstraint(
+                condition=Q(max_per_order__gte=1), name="product_max_per_order_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="product_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopSettings(models.Model):
+    """One row of owner-tunable settings; ``ShopSettings.load()`` creates it on first use."""
+
+    shop_name = models.CharField(max_length=80, default="Kami")
+    owner_email = models.EmailField(blank=True, help_text="Where alerts go.")
+    hold_minutes = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text="How long an unpaid order holds its keys.",
+    )
+    max_unpaid_per_email = models.PositiveIntegerField(
+        default=2, help_text="Most unpaid orders one buyer email may hold at once."
+    )
+    max_unpaid_per_ip = models.PositiveIntegerField(
+        default=2, help_text="Most unpaid orders one client IP may hold at once."
+    )
+
+    class Meta:
+        verbose_name = "shop settings"
+        verbose_name_plural = "shop settings"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="shopsettings_singleton")]
+
+    def __str__(self) -> str:
+        return "Shop settings"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> ShopSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import path
+
+from orders import views as order_views
+from shop import views as shop_views
+from shop.api import api
+
+urlpatterns = [
+    path("", shop_views.catalog, name="catalog"),
+    path("p/<slug:slug>", shop_views.product_page, name="product-page"),
+    path("o/<str:order_no>", order_views.order_page, name="order-page"),
+    path("o/<str:order_no>/panel", order_views.order_panel, name="order-panel"),
+    path("lookup", order_views.lookup, name="order-lookup"),
+    path("pay/sandbox/<str:order_no>", order_views.sandbox_pay, name="sandbox-pay"),
+    path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]

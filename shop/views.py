@@ -1,0 +1,69 @@
+"""Storefront pages: catalog, product page and its checkout form."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from orders.access import grant_access
+from orders.payments.providers import checkout_start
+from orders.services import CheckoutRequest, order_create
+from shop.client_ip import client_ip
+from shop.errors import KamiError
+from shop.models import Category
+from shop.referrals import referral_code
+from shop.selectors import product_on_sale, products_on_sale
+
+
+def catalog(request: HttpRequest) -> HttpResponse:
+    products = list(products_on_sale())
+    categories: dict[Category | None, list] = {}
+    for product in products:
+        categories.setdefault(product.category, []).append(product)
+    return render(request, "shop/catalog.html", {"categories": categories.items()})
+
+
+@require_http_methods(["GET", "POST"])
+def product_page(request: HttpRequest, slug: str) -> HttpResponse:
+    product = product_on_sale(slug)
+    if product is None:
+        raise Http404("No such product")
+    form = {"email": "", "quantity": 1, "query_password": ""}
+    error = None
+    status = 200
+    if request.method == "POST":
+        form = {
+            "email": request.POST.get("email", "").strip(),
+            "quantity": request.POST.get("quantity", "1"),
+            "query_password": request.POST.get("query_password", ""),
+        }
+        try:
+            quantity = int(form["quantity"])
+        except (TypeError, ValueError):
+            quantity = 0
+        try:
+            order = order_create(
+                req=CheckoutRequest(
+                    product=slug,
+                    quantity=quantity,
+                    email=form["email"],
+                    query_password=form["query_password"],
+                    ref=referral_code(request),
+                    client_ip=client_ip(request),
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            )
+            pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))
+        except KamiError as exc:
+            error, status = exc.message, exc.status
+        else:
+            response = redirect(pay_url)
+            grant_access(request, response, order.order_no)
+            return response
+    return render(
+        request,
+        "shop/product.html",
+        {"product": product, "form": form, "error": error},
+        status=status,
+    )
