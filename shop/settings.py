@@ -45,7 +45,10 @@ CARDKEY_ENCRYPTION_KEY = _required_secret("CARDKEY_ENCRYPTION_KEY", "fernet")
 CARDKEY_FINGERPRINT_KEY = env.str("CARDKEY_FINGERPRINT_KEY", default="")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1"])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env.str(
+    "SITE_URL",
+    default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.str('PORT', default='8000')}",
+).rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 

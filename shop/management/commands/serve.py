@@ -1,0 +1,73 @@
+"""``manage.py serve``: what ``make run`` starts — the web server plus a task worker.
+
+With ``REDIS_URL`` a real Celery worker with an embedded beat runs beside the web server.
+Without it tasks already run in-process after commit, and a small thread here fires the
+periodic ones (expire unpaid orders, sweep the payment inbox, retry backorders) on the same
+schedule beat would. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+def _periodic_loop(stop: threading.Event) -> None:
+    from importlib import import_module
+
+    schedule = settings.CELERY_BEAT_SCHEDULE.values()
+    tasks = []
+    for entry in schedule:
+        module, _, name = entry["task"].rpartition(".")
+        tasks.append((getattr(import_module(module), name), float(entry["schedule"])))
+    elapsed = 0.0
+    tick = min(interval for _, interval in tasks)
+    while not stop.wait(tick):
+        elapsed += tick
+        for task, interval in tasks:
+            if elapsed % interval < tick:
+                try:
+                    task()
+                except Exception:  # keep the loop alive; the task logs its own failure
+                    import logging
+
+                    logging.getLogger(__name__).exception("periodic task %s failed", task.name)
+
+
+class Command(BaseCommand):
+    help = "Serve the shop, admin and API with a task worker (HOST/PORT from the environment)."
+
+    def handle(self, *args, **options) -> None:
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = os.environ.get("PORT", "8000")
+        worker = None
+        stop = threading.Event()
+        if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+            worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B",
+                 "--loglevel=INFO", "--concurrency=2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE],
+            )
+            self.stdout.write("Celery worker + beat started (Redis).")
+        else:
+            threading.Thread(target=_periodic_loop, args=(stop,), daemon=True).start()
+            self.stdout.write("No REDIS_URL: tasks run in-process after commit.")
+        self.stdout.write(
+            self.style.SUCCESS(f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs")
+        )
+        self.stdout.write("Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2")
+        try:
+            call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
