@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from cardpool.selectors import keys_for_order
 from orders.access import order_lookup
@@ -72,8 +72,16 @@ def order_out(order: Order) -> dict:
 
 @router.post(
     "/orders",
-    response={201: OrderCreatedOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
-              429: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+    response={
+        201: OrderCreatedOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+        502: ErrorOut,
+        503: ErrorOut,
+    },
 )
 def create_order(request: HttpRequest, payload: OrderIn):
     """Create a pending order holding its keys for the unpaid window; pay at ``pay_url``."""
@@ -91,13 +99,16 @@ def create_order(request: HttpRequest, payload: OrderIn):
         )
     )
     pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))
-    return 201, {
-        "order_no": order.order_no,
-        "status": order.status,
-        "amount": to_decimal_string(order.amount, order.currency),
-        "currency": order.currency,
-        "pay_url": pay_url,
-    }
+    return Status(
+        201,
+        {
+            "order_no": order.order_no,
+            "status": order.status,
+            "amount": to_decimal_string(order.amount, order.currency),
+            "currency": order.currency,
+            "pay_url": pay_url,
+        },
+    )
 
 
 @router.get("/orders/{order_no}", response={200: OrderOut, 404: ErrorOut, 429: ErrorOut})

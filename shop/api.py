@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from shop.errors import KamiError, NotFound, RateLimited
 from shop.money import to_decimal_string
@@ -48,9 +48,17 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return _error(request, 404, "not_found", "Not found.")
 
 
-@api.exception_handler(AuthenticationError)
-def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "unauthorized", "A valid Bearer token is required.")
+HTTP_ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc, AuthenticationError):
+        return _error(request, 401, "unauthorized", "A valid Bearer token is required.")
+    if exc.status_code == 400:  # a body that is not JSON is invalid input like any other
+        return _error(request, 422, "invalid", "The request body is not valid JSON.")
+    code = HTTP_ERROR_CODES.get(exc.status_code, "error")
+    return _error(request, exc.status_code, code, str(exc))
 
 
 class ErrorOut(Schema):

@@ -90,7 +90,10 @@ def handle_checkout_expired(event: PaymentEvent) -> None:
     if order is None:
         return
     event.order = order
-    if order.status == OrderStatus.PENDING and session.get("id") in ("", None, order.checkout_session_id):
+    # An order knows its session once checkout started with Stripe; an expired *other* session
+    # (an abandoned earlier attempt) must not expire it.
+    other_session = order.checkout_session_id and session.get("id") != order.checkout_session_id
+    if order.status == OrderStatus.PENDING and not other_session:
         order_transition(
             order=order,
             to_status=OrderStatus.EXPIRED,

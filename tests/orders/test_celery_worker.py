@@ -1,0 +1,84 @@
+"""End to end through a real Celery worker on Redis: webhook → inbox → queue → worker → keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from orders.models import Order, OrderStatus, PaymentEvent
+from shop.celery import app as celery_app
+from tests.factories import OrderFactory, stock_product
+from tests.stripe_helpers import completed_event, post_event
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def celery_worker_process():
+    """A real ``celery worker`` subprocess on Redis, reading the test database."""
+    queue = f"kami-test-{uuid.uuid4().hex[:8]}"
+    db = connection.settings_dict
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "shop.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "KAMI_TASK_QUEUE": queue,
+    }
+    log_path = ROOT / "var" / f"{queue}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "shop", "worker", "--pool=solo",
+         "--loglevel=INFO", "-Q", queue, "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    worker.log_path = log_path
+    try:
+        yield worker
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = previous
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def wait_for(predicate, timeout: float = 40.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
+    product = stock_product(2, slug="worker")
+    order = OrderFactory(product=product, quantity=1)
+    response = post_event(client, completed_event(order))
+    assert response.status_code == 200
+    # The webhook answered before any delivery: the task waits in Redis for the worker.
+    assert wait_for(
+        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
+    ), "the worker did not deliver in time; see var/kami-test-*.log"
+    assert celery_worker_process.poll() is None
+    assert PaymentEvent.objects.get().processed_at is not None
+    assert Order.objects.get(pk=order.pk).keys.count() == 1
+    # Proof the work ran in the worker process, not in-process in the test.
+    assert wait_for(lambda: "process_payment_event" in celery_worker_process.log_path.read_text())
+    assert "succeeded" in celery_worker_process.log_path.read_text()

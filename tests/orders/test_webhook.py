@@ -1,0 +1,241 @@
+"""The Stripe webhook with real Stripe-format, HMAC-signed events (contract §5)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from cardpool.models import CardKey
+from cardpool.services import keys_import
+from orders.models import Delivery, Order, OrderEvent, OrderStatus, PaymentEvent
+from orders.payments.stripe_events import build_event, checkout_session_object
+from tests.factories import OrderFactory, stock_product
+from tests.stripe_helpers import completed_event, post_event, refund_event
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks):
+    """Post an event and run what it enqueues after commit, as the in-process worker does."""
+
+    def _post(event, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_event(client, event, **kwargs)
+
+    return _post
+
+
+@pytest.fixture
+def order():
+    return OrderFactory(product=stock_product(3, slug="p"), quantity=2)
+
+
+def test_valid_event_delivers_keys_once_and_emails_them(deliver, order):
+    response = deliver(completed_event(order))
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert order.paid_at and order.delivered_at and order.paid_amount == order.amount
+    keys = list(CardKey.objects.filter(order=order).order_by("slot").values_list("slot", flat=True))
+    assert keys == [1, 2]
+    assert Delivery.objects.get(order=order).key_count == 2
+    assert PaymentEvent.objects.get().processed_at is not None
+    assert len(mail.outbox) == 1 and "p-KEY-0" in mail.outbox[0].body
+    assert [e.kind for e in order.events.all()] == ["paid", "delivered"]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["", "garbage", "t=abc,v1=deadbeef", "t=1700000000", "v1=00"],
+)
+def test_missing_or_malformed_signature_is_400_and_stores_nothing(client, order, signature):
+    response = post_event(client, completed_event(order), signature=signature)
+    assert response.status_code == 400
+    assert PaymentEvent.objects.count() == 0
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+
+
+def test_forged_signature_is_400(client, order):
+    response = post_event(client, completed_event(order), secret="whsec_attacker")
+    assert response.status_code == 400
+    assert PaymentEvent.objects.count() == 0
+
+
+def test_stale_signature_outside_tolerance_is_400(client, order):
+    response = post_event(client, completed_event(order), timestamp=int(time.time()) - 301)
+    assert response.status_code == 400
+    assert PaymentEvent.objects.count() == 0
+
+
+def test_body_tampered_after_signing_is_400(client, order):
+    from orders.payments.stripe_events import encode, sign_payload
+
+    event = completed_event(order)
+    header = sign_payload(encode(event), "whsec_test_kami_webhook_secret")
+    event["data"]["object"]["amount_total"] = 1
+    assert post_event(client, event, signature=header).status_code == 400
+
+
+def test_replayed_event_is_acknowledged_and_does_nothing(deliver, order):
+    event = completed_event(order)
+    assert deliver(event).status_code == 200
+    again = deliver(event)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert PaymentEvent.objects.count() == 1
+    assert CardKey.objects.filter(order=order).count() == 2
+    assert len(mail.outbox) == 1
+
+
+def test_second_event_for_same_session_does_not_deliver_twice(deliver, order):
+    first = completed_event(order, session_id="cs_test_same", payment_intent="pi_same")
+    second = completed_event(order, session_id="cs_test_same", payment_intent="pi_same")
+    assert first["id"] != second["id"]
+    deliver(first)
+    deliver(second)
+    assert Delivery.objects.filter(order=order).count() == 1
+    assert CardKey.objects.filter(order=order).count() == 2
+    assert order.events.filter(kind="duplicate_payment_event").exists()
+
+
+def test_second_session_paid_for_same_order_is_flagged_not_delivered(deliver, order):
+    deliver(completed_event(order, session_id="cs_one"))
+    deliver(completed_event(order, session_id="cs_two"))
+    assert CardKey.objects.filter(order=order).count() == 2
+    assert order.events.filter(kind="second_payment").exists()
+
+
+@pytest.mark.parametrize(
+    "session_kwargs", [{"amount_total": 1}, {"currency": "eur"}], ids=["amount", "currency"]
+)
+def test_amount_or_currency_mismatch_holds_and_never_delivers(deliver, order, session_kwargs):
+    deliver(completed_event(order, **session_kwargs))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ON_HOLD
+    assert CardKey.objects.filter(order=order).count() == 0
+    assert order.events.filter(kind="payment_mismatch").exists()
+
+
+def test_unpaid_session_does_not_deliver(deliver, order):
+    deliver(completed_event(order, payment_status="unpaid"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+
+
+def test_event_for_unknown_order_is_stored_and_processed(deliver, order):
+    event = completed_event(order)
+    event["data"]["object"]["metadata"]["order_no"] = "K000NOPE"
+    event["data"]["object"]["client_reference_id"] = "K000NOPE"
+    assert deliver(event).status_code == 200
+    assert PaymentEvent.objects.get().processed_at is not None
+
+
+def test_unhandled_event_type_is_acknowledged(deliver):
+    assert deliver(build_event("customer.created", {"id": "cus_1"})).status_code == 200
+
+
+def test_session_expired_expires_pending_order(deliver, order):
+    deliver(build_event("checkout.session.expired", checkout_session_object(order, payment_status="unpaid")))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+
+
+def test_late_payment_delivers_if_keys_remain(deliver):
+    order = OrderFactory(product=stock_product(1, slug="p"),
+                         hold_expires_at=timezone.now() - timedelta(minutes=1), status="expired")
+    deliver(completed_event(order))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+
+
+def test_late_payment_without_keys_is_backordered_then_delivered_on_restock(deliver, django_capture_on_commit_callbacks):
+    product = stock_product(1, slug="p")
+    late = OrderFactory(product=product, hold_expires_at=timezone.now() - timedelta(minutes=1))
+    on_time = OrderFactory(product=product)  # holds the only key
+    deliver(completed_event(late))
+    late.refresh_from_db()
+    assert late.status == OrderStatus.BACKORDERED
+    deliver(completed_event(on_time))
+    on_time.refresh_from_db()
+    assert on_time.status == OrderStatus.DELIVERED  # paid in time: its hold was honoured
+    with django_capture_on_commit_callbacks(execute=True):
+        keys_import(product=product, text="RESTOCK-1")
+    late.refresh_from_db()
+    assert late.status == OrderStatus.DELIVERED
+    assert list(late.keys.values_list("slot", flat=True)) == [1]
+
+
+def test_backorders_are_served_first_paid_first(deliver, django_capture_on_commit_callbacks):
+    product = stock_product(0, slug="p")
+    lapsed = timezone.now() - timedelta(minutes=1)
+    first = OrderFactory(product=product, hold_expires_at=lapsed)
+    second = OrderFactory(product=product, hold_expires_at=lapsed)
+    deliver(completed_event(first))
+    deliver(completed_event(second))
+    with django_capture_on_commit_callbacks(execute=True):
+        keys_import(product=product, text="ONLY-ONE")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (OrderStatus.DELIVERED, OrderStatus.BACKORDERED)
+
+
+def test_full_refund_marks_refunded_and_keeps_keys(deliver, order):
+    deliver(completed_event(order, payment_intent="pi_refund"))
+    deliver(refund_event("pi_refund", amount=order.amount, amount_refunded=order.amount))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED and order.refunded_amount == order.amount
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
+
+
+def test_partial_refund_is_recorded_and_replays_are_harmless(deliver, order):
+    deliver(completed_event(order, payment_intent="pi_part"))
+    partial = refund_event("pi_part", amount=order.amount, amount_refunded=500)
+    deliver(partial)
+    deliver(refund_event("pi_part", amount=order.amount, amount_refunded=500))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED and order.refunded_amount == 500
+    assert order.events.filter(kind="partial_refund").count() == 1
+
+
+def test_dispute_is_recorded(deliver, order):
+    deliver(completed_event(order, payment_intent="pi_disp"))
+    deliver(build_event("charge.dispute.created", {
+        "id": "dp_1", "object": "dispute", "payment_intent": "pi_disp", "charge": "ch_1",
+        "amount": order.amount, "currency": "usd", "reason": "fraudulent",
+    }))
+    order.refresh_from_db()
+    assert order.disputed_at is not None
+    assert OrderEvent.objects.filter(order=order, kind="dispute_opened").exists()
+
+
+def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
+    deliver, order, monkeypatch, django_capture_on_commit_callbacks
+):
+    import orders.delivery as delivery
+
+    def boom(**kwargs):
+        raise RuntimeError("ledger unavailable")
+
+    monkeypatch.setattr(delivery, "post_commissions_for_order", boom)
+    assert deliver(completed_event(order)).status_code == 200  # stored: Stripe must not resend
+    order.refresh_from_db()
+    event = PaymentEvent.objects.get()
+    assert order.status == OrderStatus.PENDING  # the whole delivery rolled back
+    assert CardKey.objects.filter(order=order).count() == 0
+    assert event.processed_at is None and "ledger unavailable" in event.last_error
+    assert event.attempts >= 1
+
+    monkeypatch.undo()
+    from orders.tasks import sweep_unprocessed_payment_events
+
+    PaymentEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_unprocessed_payment_events() == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert Order.objects.get(pk=order.pk).delivery.key_count == 2
