@@ -1,9 +1,9 @@
 """Writes to the key pool: bulk import and re-encryption. Reservation lives in reservation.py.
 
 Imports are built for 100,000 keys in seconds: fingerprints are computed in memory, existing
-ones are fetched per chunk with one ``IN`` query, and rows go in with ``bulk_create`` — never a
-query per key. The unique (product, fingerprint) constraint is the final word on duplicates, so
-two imports racing each other still cannot add the same key twice.
+ones are fetched per chunk with one ``IN`` query, and rows go in as raw multi-row INSERTs
+(``bulk_insert.py``) — never a query per key. The unique (product, fingerprint) constraint is
+the final word on duplicates, so two racing imports still cannot add the same key twice.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from cardpool.bulk_insert import insert_available_keys
 from cardpool.crypto import encrypt_secret, fingerprint, rotate_token
 from cardpool.models import CardKey, ImportBatch
 from cardpool.parsing import parse_keys
@@ -63,14 +64,11 @@ def keys_import(
                     "fingerprint", flat=True
                 )
             )
-            CardKey.objects.bulk_create(
-                [
-                    CardKey(product=product, fingerprint=fp, secret=encrypt_secret(key), batch=batch)
-                    for fp, key in fresh.items()
-                    if fp not in existing
-                ],
-                batch_size=CHUNK,
-                ignore_conflicts=True,
+            insert_available_keys(
+                product_id=product.pk,
+                batch_id=batch.pk,
+                created_at=batch.created_at,
+                rows=[(encrypt_secret(key), fp) for fp, key in fresh.items() if fp not in existing],
             )
             if progress:
                 progress(min(start + CHUNK, total), total)

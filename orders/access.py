@@ -13,7 +13,6 @@ import hmac
 import time
 
 from django.contrib.auth.hashers import check_password
-from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 

@@ -47,14 +47,18 @@ def keys_free_for(order: Order, *, now: datetime) -> int:
         product_id=order.product_id, status=CardKey.Status.AVAILABLE
     ).count()
     t = claim_time(order, now=now)
-    ahead = Order.objects.filter(product_id=order.product_id).exclude(pk=order.pk).filter(
-        Q(status=OrderStatus.PENDING, hold_expires_at__gt=now, created_at__lt=t)
-        | Q(
-            status=OrderStatus.BACKORDERED,
-            paid_at__lte=F("hold_expires_at"),
-            created_at__lt=t,
+    ahead = (
+        Order.objects.filter(product_id=order.product_id)
+        .exclude(pk=order.pk)
+        .filter(
+            Q(status=OrderStatus.PENDING, hold_expires_at__gt=now, created_at__lt=t)
+            | Q(
+                status=OrderStatus.BACKORDERED,
+                paid_at__lte=F("hold_expires_at"),
+                created_at__lt=t,
+            )
+            | Q(status=OrderStatus.BACKORDERED, paid_at__gt=F("hold_expires_at"), paid_at__lt=t)
         )
-        | Q(status=OrderStatus.BACKORDERED, paid_at__gt=F("hold_expires_at"), paid_at__lt=t)
     )
     held = ahead.aggregate(total=Sum("quantity"))["total"] or 0
     return available - held

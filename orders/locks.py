@@ -47,7 +47,9 @@ def lock_buyer(*identities: str) -> None:
         return
     keys = sorted(
         {
-            int.from_bytes(hashlib.sha256(f"buyer:{ident}".encode()).digest()[:8], "big", signed=True)
+            int.from_bytes(
+                hashlib.sha256(f"buyer:{ident}".encode()).digest()[:8], "big", signed=True
+            )
             for ident in identities
             if ident
         }

@@ -66,9 +66,7 @@ class Order(models.Model):
         ]
         indexes = [
             # Stock claims: active holds and backorders per product.
-            models.Index(
-                fields=["product", "status", "hold_expires_at"], name="order_claims_idx"
-            ),
+            models.Index(fields=["product", "status", "hold_expires_at"], name="order_claims_idx"),
             models.Index(fields=["email", "status"], name="order_email_status_idx"),
             models.Index(fields=["client_ip", "status"], name="order_ip_status_idx"),
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),

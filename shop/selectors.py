@@ -62,9 +62,9 @@ def with_stock(queryset: QuerySet[Product], *, now: datetime | None = None) -> Q
 
 
 def products_on_sale() -> QuerySet[Product]:
-    return with_stock(
-        Product.objects.filter(on_sale=True).select_related("category")
-    ).order_by("category__sort_order", "sort_order", "name")
+    return with_stock(Product.objects.filter(on_sale=True).select_related("category")).order_by(
+        "category__sort_order", "sort_order", "name"
+    )
 
 
 def product_on_sale(slug: str) -> Product | None:

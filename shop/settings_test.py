@@ -33,7 +33,9 @@ os.environ.setdefault("EMAIL_URL", "memorymail://")
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -45,7 +47,9 @@ POSTGRES_AVAILABLE = os.environ["DATABASE_URL"].startswith("postgres") and _reac
 REDIS_AVAILABLE = _reachable(os.environ["REDIS_URL"], 6379)
 
 if not POSTGRES_AVAILABLE or not REDIS_AVAILABLE:
-    missing = [n for n, ok in (("PostgreSQL", POSTGRES_AVAILABLE), ("Redis", REDIS_AVAILABLE)) if not ok]
+    missing = [
+        n for n, ok in (("PostgreSQL", POSTGRES_AVAILABLE), ("Redis", REDIS_AVAILABLE)) if not ok
+    ]
     if IN_CI:
         raise ImproperlyConfigured(
             f"CI=true but {' and '.join(missing)} cannot be reached "

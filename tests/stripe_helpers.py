@@ -13,19 +13,38 @@ from orders.payments.stripe_events import build_event, checkout_session_object, 
 WEBHOOK_URL = "/payments/stripe/webhook"
 
 
-def post_event(client: Client, event: dict, *, secret: str | None = None, timestamp: int | None = None, signature: str | None = None):
+def post_event(
+    client: Client,
+    event: dict,
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    signature: str | None = None,
+):
     payload = encode(event)
-    header = signature if signature is not None else sign_payload(
-        payload, secret or settings.STRIPE_WEBHOOK_SECRET, timestamp=timestamp or int(time.time())
+    header = (
+        signature
+        if signature is not None
+        else sign_payload(
+            payload,
+            secret or settings.STRIPE_WEBHOOK_SECRET,
+            timestamp=timestamp or int(time.time()),
+        )
     )
-    return client.post(WEBHOOK_URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    return client.post(
+        WEBHOOK_URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
 
 
 def completed_event(order, **session_kwargs) -> dict:
-    return build_event("checkout.session.completed", checkout_session_object(order, **session_kwargs))
+    return build_event(
+        "checkout.session.completed", checkout_session_object(order, **session_kwargs)
+    )
 
 
-def refund_event(payment_intent: str, *, amount: int, amount_refunded: int, currency: str = "usd") -> dict:
+def refund_event(
+    payment_intent: str, *, amount: int, amount_refunded: int, currency: str = "usd"
+) -> dict:
     return build_event(
         "charge.refunded",
         {

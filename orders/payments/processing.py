@@ -159,7 +159,11 @@ def handle_dispute_created(event: PaymentEvent) -> None:
         order=order,
         kind="dispute_opened",
         message=f"Dispute opened: {dispute.get('reason') or 'no reason given'}.",
-        data={"dispute": dispute.get("id"), "amount": dispute.get("amount"), "event": event.event_id},
+        data={
+            "dispute": dispute.get("id"),
+            "amount": dispute.get("amount"),
+            "event": event.event_id,
+        },
     )
     amount = dispute.get("amount")
     if isinstance(amount, int) and amount > 0:
@@ -196,4 +200,3 @@ def payment_event_process(*, event_id: int) -> bool:
             attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
         )
         raise
-

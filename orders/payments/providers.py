@@ -23,8 +23,12 @@ from shop.errors import PaymentProviderError, PaymentUnavailable
 logger = logging.getLogger(__name__)
 
 # Stripe accepts these payment methods only in some presentment currencies.
-ALIPAY_CURRENCIES = frozenset({"CNY", "AUD", "CAD", "EUR", "GBP", "HKD", "JPY", "MYR", "NZD", "SGD", "USD"})
-WECHAT_PAY_CURRENCIES = frozenset({"CNY", "AUD", "CAD", "EUR", "GBP", "HKD", "JPY", "SGD", "USD", "DKK", "NOK", "SEK", "CHF"})
+ALIPAY_CURRENCIES = frozenset(
+    {"CNY", "AUD", "CAD", "EUR", "GBP", "HKD", "JPY", "MYR", "NZD", "SGD", "USD"}
+)
+WECHAT_PAY_CURRENCIES = frozenset(
+    {"CNY", "AUD", "CAD", "EUR", "GBP", "HKD", "JPY", "SGD", "USD", "DKK", "NOK", "SEK", "CHF"}
+)
 STRIPE_MIN_SESSION_MINUTES = 30
 
 

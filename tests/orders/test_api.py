@@ -26,7 +26,11 @@ def test_products_list_shows_only_on_sale_with_live_stock(client):
     body = client.get("/api/v1/products").json()
     assert [p["slug"] for p in body] == ["p"]
     assert body[0] | {"category": None} == {
-        "slug": "p", "name": body[0]["name"], "price": "9.90", "currency": "USD", "stock": 3,
+        "slug": "p",
+        "name": body[0]["name"],
+        "price": "9.90",
+        "currency": "USD",
+        "stock": 3,
         "category": None,
     }
     detail = client.get("/api/v1/products/p").json()
@@ -90,8 +94,13 @@ def test_too_many_unpaid_per_email_and_per_ip(client):
 
 def test_expired_holds_do_not_count_as_unpaid_or_stock(client):
     product = stock_product(2, slug="p")
-    OrderFactory(product=product, quantity=2, email="a@example.com", client_ip="127.0.0.1",
-                 hold_expires_at=timezone.now() - timedelta(seconds=1))
+    OrderFactory(
+        product=product,
+        quantity=2,
+        email="a@example.com",
+        client_ip="127.0.0.1",
+        hold_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert client.get("/api/v1/products/p").json()["stock"] == 2
     assert create(client, email="a@example.com", quantity=2).status_code == 201
 
@@ -128,7 +137,9 @@ def test_failed_lookups_are_rate_limited_per_ip(client):
     limited = client.get(f"/api/v1/orders/{no}", {"email": "a@example.com"})  # even a right one
     assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
     assert 0 < int(limited["Retry-After"]) <= 600
-    other_ip = client.get(f"/api/v1/orders/{no}", {"email": "a@example.com"}, REMOTE_ADDR="198.51.100.7")
+    other_ip = client.get(
+        f"/api/v1/orders/{no}", {"email": "a@example.com"}, REMOTE_ADDR="198.51.100.7"
+    )
     assert other_ip.status_code == 200
 
 

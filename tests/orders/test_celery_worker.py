@@ -28,9 +28,10 @@ def celery_worker_process():
     """A real ``celery worker`` subprocess on Redis, reading the test database."""
     queue = f"kami-test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "shop.settings_test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "KAMI_TASK_QUEUE": queue,
@@ -38,9 +39,25 @@ def celery_worker_process():
     log_path = ROOT / "var" / f"{queue}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "shop", "worker", "--pool=solo",
-         "--loglevel=INFO", "-Q", queue, "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "shop",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            queue,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
     celery_app.conf.task_always_eager = False
@@ -73,9 +90,9 @@ def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
     response = post_event(client, completed_event(order))
     assert response.status_code == 200
     # The webhook answered before any delivery: the task waits in Redis for the worker.
-    assert wait_for(
-        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
-    ), "the worker did not deliver in time; see var/kami-test-*.log"
+    assert wait_for(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED), (
+        "the worker did not deliver in time; see var/kami-test-*.log"
+    )
     assert celery_worker_process.poll() is None
     assert PaymentEvent.objects.get().processed_at is not None
     assert Order.objects.get(pk=order.pk).keys.count() == 1

@@ -55,7 +55,9 @@ def run_concurrently(n: int, work: Callable[[int], object]) -> list[object]:
 
 def pay(order: Order) -> None:
     payload = encode(completed_event(order))
-    payment_event_receive(payload=payload, signature=sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET))
+    payment_event_receive(
+        payload=payload, signature=sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+    )
 
 
 def assert_each_key_sold_once(product, expected: int) -> None:
@@ -71,9 +73,14 @@ def test_twenty_buyers_five_keys_with_holds():
     product = stock_product(KEYS, slug="race")
 
     def checkout(i: int) -> Order:
-        return order_create(req=CheckoutRequest(
-            product="race", quantity=1, email=f"buyer{i}@example.com", client_ip=f"198.51.100.{i + 1}",
-        ))
+        return order_create(
+            req=CheckoutRequest(
+                product="race",
+                quantity=1,
+                email=f"buyer{i}@example.com",
+                client_ip=f"198.51.100.{i + 1}",
+            )
+        )
 
     results = run_concurrently(BUYERS, checkout)
     orders = [r for r in results if isinstance(r, Order)]
@@ -108,7 +115,9 @@ def test_the_same_event_delivered_by_many_webhooks_at_once_delivers_once():
     order = OrderFactory(product=product, quantity=2)
     payload = encode(completed_event(order))
     header = sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
-    results = run_concurrently(8, lambda i: payment_event_receive(payload=payload, signature=header))
+    results = run_concurrently(
+        8, lambda i: payment_event_receive(payload=payload, signature=header)
+    )
     assert [r for r in results if isinstance(r, tuple) and r[1]].__len__() == 1, results
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
@@ -127,9 +136,14 @@ def test_unpaid_limit_holds_under_concurrency():
     stock_product(20, slug="race")
 
     def checkout(i: int):
-        return order_create(req=CheckoutRequest(
-            product="race", quantity=1, email="same@example.com", client_ip=f"198.51.100.{i + 1}",
-        ))
+        return order_create(
+            req=CheckoutRequest(
+                product="race",
+                quantity=1,
+                email="same@example.com",
+                client_ip=f"198.51.100.{i + 1}",
+            )
+        )
 
     results = run_concurrently(10, checkout)
     assert sum(isinstance(r, Order) for r in results) == 2

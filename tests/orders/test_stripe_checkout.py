@@ -59,7 +59,8 @@ def test_checkout_session_carries_order_no_and_alipay_wechat_for_cny(client, str
     fake = stripe_http()
     stock_product(2, slug="p", currency="CNY", price=6800)
     response = client.post(
-        "/api/v1/orders", {"product": "p", "quantity": 1, "email": "a@example.com"},
+        "/api/v1/orders",
+        {"product": "p", "quantity": 1, "email": "a@example.com"},
         content_type="application/json",
     )
     assert response.status_code == 201, response.content
@@ -82,7 +83,8 @@ def test_stripe_failure_cancels_the_order_and_releases_the_hold(client, stripe_h
     stripe_http(status=500)
     stock_product(1, slug="p")
     response = client.post(
-        "/api/v1/orders", {"product": "p", "quantity": 1, "email": "a@example.com"},
+        "/api/v1/orders",
+        {"product": "p", "quantity": 1, "email": "a@example.com"},
         content_type="application/json",
     )
     assert response.status_code == 502
@@ -95,7 +97,8 @@ def test_stripe_failure_cancels_the_order_and_releases_the_hold(client, stripe_h
 def test_no_provider_in_production_refuses_checkout(client):
     stock_product(1, slug="p")
     response = client.post(
-        "/api/v1/orders", {"product": "p", "quantity": 1, "email": "a@example.com"},
+        "/api/v1/orders",
+        {"product": "p", "quantity": 1, "email": "a@example.com"},
         content_type="application/json",
     )
     assert response.status_code == 503 and response.json()["code"] == "payments_unavailable"

@@ -140,20 +140,29 @@ def test_unhandled_event_type_is_acknowledged(deliver):
 
 
 def test_session_expired_expires_pending_order(deliver, order):
-    deliver(build_event("checkout.session.expired", checkout_session_object(order, payment_status="unpaid")))
+    deliver(
+        build_event(
+            "checkout.session.expired", checkout_session_object(order, payment_status="unpaid")
+        )
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED
 
 
 def test_late_payment_delivers_if_keys_remain(deliver):
-    order = OrderFactory(product=stock_product(1, slug="p"),
-                         hold_expires_at=timezone.now() - timedelta(minutes=1), status="expired")
+    order = OrderFactory(
+        product=stock_product(1, slug="p"),
+        hold_expires_at=timezone.now() - timedelta(minutes=1),
+        status="expired",
+    )
     deliver(completed_event(order))
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
 
 
-def test_late_payment_without_keys_is_backordered_then_delivered_on_restock(deliver, django_capture_on_commit_callbacks):
+def test_late_payment_without_keys_is_backordered_then_delivered_on_restock(
+    deliver, django_capture_on_commit_callbacks
+):
     product = stock_product(1, slug="p")
     late = OrderFactory(product=product, hold_expires_at=timezone.now() - timedelta(minutes=1))
     on_time = OrderFactory(product=product)  # holds the only key
@@ -204,10 +213,20 @@ def test_partial_refund_is_recorded_and_replays_are_harmless(deliver, order):
 
 def test_dispute_is_recorded(deliver, order):
     deliver(completed_event(order, payment_intent="pi_disp"))
-    deliver(build_event("charge.dispute.created", {
-        "id": "dp_1", "object": "dispute", "payment_intent": "pi_disp", "charge": "ch_1",
-        "amount": order.amount, "currency": "usd", "reason": "fraudulent",
-    }))
+    deliver(
+        build_event(
+            "charge.dispute.created",
+            {
+                "id": "dp_1",
+                "object": "dispute",
+                "payment_intent": "pi_disp",
+                "charge": "ch_1",
+                "amount": order.amount,
+                "currency": "usd",
+                "reason": "fraudulent",
+            },
+        )
+    )
     order.refresh_from_db()
     assert order.disputed_at is not None
     assert OrderEvent.objects.filter(order=order, kind="dispute_opened").exists()

@@ -32,16 +32,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "CARDKEY_ENCRYPTION_KEY", "DJANGO_SETTINGS_MODULE")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "CARDKEY_ENCRYPTION_KEY", "DJANGO_SETTINGS_MODULE")
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=base | {"DATABASE_URL": "sqlite:///:memory:"} | env,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base | {"DATABASE_URL": "sqlite:///:memory:"} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "CARDKEY_ENCRYPTION_KEY"])
 def test_production_refuses_to_start_without_secrets(missing):
-    env = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "CARDKEY_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    env = {
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 50,
+        "CARDKEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
     env.pop(missing)
     result = run_manage("check", **env)
     assert result.returncode != 0
@@ -49,7 +61,12 @@ def test_production_refuses_to_start_without_secrets(missing):
 
 
 def test_production_starts_with_secrets():
-    result = run_manage("check", DEBUG="0", SECRET_KEY="x" * 50, CARDKEY_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    result = run_manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="x" * 50,
+        CARDKEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
     assert result.returncode == 0, result.stderr
 
 

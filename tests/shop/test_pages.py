@@ -48,8 +48,11 @@ def test_product_page_has_checkout_form_and_404s_for_unknown(client):
 
 @pytest.mark.parametrize(
     ("form", "message"),
-    [({"email": "bad", "quantity": "1"}, "valid email"), ({"email": "a@example.com", "quantity": "x"}, "at least 1"),
-     ({"email": "a@example.com", "quantity": "99"}, "At most")],
+    [
+        ({"email": "bad", "quantity": "1"}, "valid email"),
+        ({"email": "a@example.com", "quantity": "x"}, "at least 1"),
+        ({"email": "a@example.com", "quantity": "99"}, "At most"),
+    ],
 )
 def test_checkout_errors_are_friendly_and_change_nothing(client, form, message):
     stock_product(2, slug="game")
@@ -79,9 +82,13 @@ def test_unknown_and_foreign_orders_look_the_same(client, bought):
 
 def test_lookup_with_email_or_password_grants_this_browser_access(client, bought):
     stranger = Client()
-    wrong = stranger.post("/lookup", {"order_no": bought.order_no, "email_or_password": "x@example.com"})
+    wrong = stranger.post(
+        "/lookup", {"order_no": bought.order_no, "email_or_password": "x@example.com"}
+    )
     assert wrong.status_code == 404 and "No order matches" in wrong.content.decode()
-    right = stranger.post("/lookup", {"order_no": bought.order_no, "email_or_password": "ME@example.com"})
+    right = stranger.post(
+        "/lookup", {"order_no": bought.order_no, "email_or_password": "ME@example.com"}
+    )
     assert right.status_code == 302
     assert "game-KEY-0" in stranger.get(f"/o/{bought.order_no}").content.decode()
 
@@ -89,8 +96,12 @@ def test_lookup_with_email_or_password_grants_this_browser_access(client, bought
 def test_lookup_page_is_rate_limited_after_30_failures(bought):
     stranger = Client()
     for _ in range(30):
-        stranger.post("/lookup", {"order_no": bought.order_no, "email_or_password": "no@example.com"})
-    limited = stranger.post("/lookup", {"order_no": bought.order_no, "email_or_password": "me@example.com"})
+        stranger.post(
+            "/lookup", {"order_no": bought.order_no, "email_or_password": "no@example.com"}
+        )
+    limited = stranger.post(
+        "/lookup", {"order_no": bought.order_no, "email_or_password": "me@example.com"}
+    )
     assert limited.status_code == 429 and "Retry-After" in limited
     assert "Too many failed lookups" in limited.content.decode()
 

@@ -12,17 +12,53 @@ from commissions.models import Promoter
 from shop.models import Category, Product, ShopSettings
 from shop.selectors import product_stock
 
-CATEGORIES = [("games", "Game keys", 1), ("software", "Software licences", 2), ("gift-cards", "Gift cards", 3)]
+CATEGORIES = [
+    ("games", "Game keys", 1),
+    ("software", "Software licences", 2),
+    ("gift-cards", "Gift cards", 3),
+]
 PRODUCTS = [
     # slug, name, category, price (minor units), currency, description, key prefix, keys
-    ("steam-wallet-10", "Steam Wallet 10 USD", "gift-cards", 1050, "USD",
-     "A 10 USD Steam Wallet code. Redeem in the Steam client under Games → Redeem.", "STEAM", 40),
-    ("windows-11-pro", "Windows 11 Pro licence", "software", 1990, "USD",
-     "A retail licence key for one PC. Activate under Settings → System → Activation.", "W11P", 25),
-    ("indie-bundle", "Indie Game Bundle", "games", 499, "USD",
-     "Five indie games, one key each platform store accepts.", "INDIE", 60),
-    ("netflix-gift-25", "Netflix Gift Card 25 USD", "gift-cards", 2500, "USD",
-     "A 25 USD Netflix gift card code.", "NFLX", 4),
+    (
+        "steam-wallet-10",
+        "Steam Wallet 10 USD",
+        "gift-cards",
+        1050,
+        "USD",
+        "A 10 USD Steam Wallet code. Redeem in the Steam client under Games → Redeem.",
+        "STEAM",
+        40,
+    ),
+    (
+        "windows-11-pro",
+        "Windows 11 Pro licence",
+        "software",
+        1990,
+        "USD",
+        "A retail licence key for one PC. Activate under Settings → System → Activation.",
+        "W11P",
+        25,
+    ),
+    (
+        "indie-bundle",
+        "Indie Game Bundle",
+        "games",
+        499,
+        "USD",
+        "Five indie games, one key each platform store accepts.",
+        "INDIE",
+        60,
+    ),
+    (
+        "netflix-gift-25",
+        "Netflix Gift Card 25 USD",
+        "gift-cards",
+        2500,
+        "USD",
+        "A 25 USD Netflix gift card code.",
+        "NFLX",
+        4,
+    ),
 ]
 DEMO_KEYS_MIN = 3
 
@@ -59,7 +95,9 @@ class Command(BaseCommand):
         for product, prefix, count in products:
             if product_stock(product.pk) < DEMO_KEYS_MIN:
                 start = product.keys.count()
-                text = "\n".join(f"{prefix}-DEMO-{start + i:05d}-{product.pk:03d}" for i in range(count))
+                text = "\n".join(
+                    f"{prefix}-DEMO-{start + i:05d}-{product.pk:03d}" for i in range(count)
+                )
                 report = keys_import(product=product, text=text)
                 self.stdout.write(f"{product.slug}: {report}")
         self.stdout.write(self.style.SUCCESS("Demo shop ready."))
@@ -69,7 +107,8 @@ class Command(BaseCommand):
     def _users(self) -> list[tuple[str, str]]:
         User = get_user_model()
         admin, created = User.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+            username="admin",
+            defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"},
         )
         if created:
             admin.set_password("admin")

@@ -50,17 +50,32 @@ class Command(BaseCommand):
         stop = threading.Event()
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
             worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B",
-                 "--loglevel=INFO", "--concurrency=2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "shop",
+                    "worker",
+                    "-B",
+                    "--loglevel=INFO",
+                    "--concurrency=2",
+                    "-Q",
+                    settings.CELERY_TASK_DEFAULT_QUEUE,
+                ],
             )
             self.stdout.write("Celery worker + beat started (Redis).")
         else:
             threading.Thread(target=_periodic_loop, args=(stop,), daemon=True).start()
             self.stdout.write("No REDIS_URL: tasks run in-process after commit.")
         self.stdout.write(
-            self.style.SUCCESS(f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs")
+            self.style.SUCCESS(
+                f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs"
+            )
         )
-        self.stdout.write("Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2")
+        self.stdout.write(
+            "Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2"
+        )
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
         finally:

@@ -1,0 +1,111 @@
+"""Measure payment → key: from a signed Stripe webhook arriving to the keys committed.
+
+Runs the real stack in-process — the webhook view, signature check, inbox insert, the delivery
+task (eager, after commit, as in development) and the delivery transaction — on a throw-away
+test database (PostgreSQL from DATABASE_URL, default the local server). Prints p50/p95/max
+of two clocks: the webhook round trip (the buyer's key is committed when it returns) and the
+``Delivery.latency_ms`` the shop records for every order.
+
+    .venv/bin/python bench/payment_to_key.py [--orders 300] [--keys-per-product 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kami")
+os.environ.setdefault("KAMI_TEST_DB_NAME", "bench_kami")
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+os.environ.setdefault("EMAIL_URL", "memorymail://")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--keys-per-product", type=int, default=20000)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        from cardpool.services import keys_import
+        from orders.models import Delivery, Order
+        from orders.payments.stripe_events import (
+            build_event,
+            checkout_session_object,
+            encode,
+            sign_payload,
+        )
+        from orders.services import CheckoutRequest, order_create
+        from shop.models import Product, ShopSettings
+
+        shop = ShopSettings.load()
+        shop.max_unpaid_per_email = shop.max_unpaid_per_ip = 1_000_000
+        shop.save()
+        product = Product.objects.create(
+            slug="bench", name="Bench", price=990, currency="USD", max_per_order=10
+        )
+        started = time.perf_counter()
+        text = "\n".join(f"BENCH-{i:08d}" for i in range(args.keys_per_product))
+        report = keys_import(product=product, text=text)
+        import_seconds = time.perf_counter() - started
+        client = Client()
+        round_trips: list[float] = []
+        for i in range(args.orders):
+            order = order_create(
+                req=CheckoutRequest(
+                    product="bench", quantity=1, email=f"b{i}@example.com", client_ip="127.0.0.1"
+                )
+            )
+            payload = encode(
+                build_event("checkout.session.completed", checkout_session_object(order))
+            )
+            header = sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+            t0 = time.perf_counter()
+            response = client.post(
+                "/payments/stripe/webhook",
+                data=payload,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=header,
+            )
+            round_trips.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+        delivered = Order.objects.filter(status="delivered").count()
+        latencies = [float(v) for v in Delivery.objects.values_list("latency_ms", flat=True)]
+        print(f"database: {connection.vendor}; key import: {report} in {import_seconds:.2f}s")
+        print(f"orders paid: {args.orders}, delivered: {delivered}")
+        for name, values in (
+            ("webhook round trip (ms)", round_trips),
+            ("recorded payment→key latency (ms)", latencies),
+        ):
+            p50, p95 = statistics.median(values), percentile(values, 95)
+            print(f"{name}: p50 {p50:.1f}  p95 {p95:.1f}  max {max(values):.1f}")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
