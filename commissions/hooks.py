@@ -8,6 +8,14 @@ nothing to post: the functions are the seam, called from the right places and te
 from __future__ import annotations
 
 
+def attribute_order(*, order) -> None:
+    """Freeze the order's attribution (promoter, upline) at checkout, in its transaction.
+
+    ``order.ref_code`` holds the referral code the browser or API call carried.
+    """
+    return None
+
+
 def post_commissions_for_order(*, order) -> None:
     """Post level-1/level-2 commission entries for a delivered ``order`` (same transaction)."""
     return None

@@ -24,10 +24,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from commissions import hooks as commission_hooks
 from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.transitions import order_transition
+from riskrules import hooks as risk_hooks
 from shop.errors import InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from shop.models import Product, ShopSettings
 from shop.selectors import product_stock
@@ -80,11 +82,20 @@ def order_create(*, req: CheckoutRequest) -> Order:
     Refuses (changing nothing) when the buyer already holds the most unpaid orders allowed per
     email or per IP, or when stock after everyone else's holds is short.
     """
+    risk_hooks.throttle_checkout(client_ip=req.client_ip)
     product, email = _validate(req)
     shop = ShopSettings.load()
     now = timezone.now()
+    ctx = risk_hooks.CheckoutContext(
+        product_id=product.pk,
+        quantity=req.quantity,
+        amount=product.price * req.quantity,
+        email=email,
+        client_ip=req.client_ip,
+    )
     with transaction.atomic():
         lock_buyer(f"email:{email}", f"ip:{req.client_ip or ''}")
+        risk_hooks.screen_checkout(ctx=ctx)
         unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
         if unpaid.filter(email=email).count() >= shop.max_unpaid_per_email:
             raise TooManyUnpaid(
@@ -124,6 +135,8 @@ def order_create(*, req: CheckoutRequest) -> Order:
             to_status=OrderStatus.PENDING,
             data={"quantity": order.quantity, "amount": order.amount},
         )
+        risk_hooks.checkout_screened(order=order, ctx=ctx)
+        commission_hooks.attribute_order(order=order)
     return order
 
 

@@ -127,7 +127,9 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     try:
         event, created = payment_event_receive(
-            payload=request.body, signature=request.headers.get("Stripe-Signature")
+            payload=request.body,
+            signature=request.headers.get("Stripe-Signature"),
+            client_ip=client_ip(request),
         )
     except InvalidWebhook as exc:
         return JsonResponse({"code": "invalid_signature", "message": str(exc)}, status=400)

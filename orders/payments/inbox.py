@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from stripe import SignatureVerificationError, WebhookSignature
 
 from orders.models import PaymentEvent
+from riskrules import hooks as risk_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,9 @@ class InvalidWebhook(Exception):
     """Missing, malformed, stale or forged signature, or a body that is not an event."""
 
 
-def payment_event_receive(*, payload: bytes, signature: str | None) -> tuple[PaymentEvent, bool]:
+def payment_event_receive(
+    *, payload: bytes, signature: str | None, client_ip: str | None = None
+) -> tuple[PaymentEvent, bool]:
     """Verify and store a Stripe-format event; return ``(event, created)``."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     try:
@@ -32,6 +35,7 @@ def payment_event_receive(*, payload: bytes, signature: str | None) -> tuple[Pay
         )
     except (SignatureVerificationError, ValueError, IndexError) as exc:
         logger.warning("webhook signature rejected: %s", type(exc).__name__)
+        risk_hooks.webhook_signature_failed(client_ip=client_ip)
         raise InvalidWebhook("signature verification failed") from None
     try:
         event = json.loads(payload)

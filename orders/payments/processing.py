@@ -20,6 +20,7 @@ from orders.delivery import order_deliver
 from orders.locks import lock_order_by_no, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
 from orders.transitions import PAID_STATUSES, order_note, order_transition
+from riskrules import hooks as risk_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,16 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
                 f"Paid {paid_amount} {paid_currency}, expected {order.amount} {order.currency}: "
                 "review before delivering."
             ),
+            data=facts,
+        )
+        return
+    review_reason = risk_hooks.review_reason_for_payment(order=order)
+    if review_reason:
+        order_transition(
+            order=order,
+            to_status=OrderStatus.ON_HOLD,
+            kind="risk_hold",
+            message=review_reason,
             data=facts,
         )
         return

@@ -258,3 +258,26 @@ def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     assert Order.objects.get(pk=order.pk).delivery.key_count == 2
+
+
+def test_sandbox_refund_goes_through_the_inbox(deliver, order, django_capture_on_commit_callbacks):
+    from orders.payments.refunds import payment_refund
+
+    deliver(completed_event(order))
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_refund(order=order, amount=100)
+    order.refresh_from_db()
+    assert order.refunded_amount == 100 and order.status == OrderStatus.DELIVERED
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_refund(order=order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED and order.refunded_amount == order.amount
+    assert PaymentEvent.objects.filter(type="charge.refunded").count() == 2
+
+
+def test_refund_of_unpaid_order_is_refused(order):
+    from orders.payments.refunds import payment_refund
+    from shop.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        payment_refund(order=order)
