@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from shop.local_secrets import local_secret
@@ -40,6 +41,14 @@ def _required_secret(name: str, generate: str) -> str:
 
 SECRET_KEY = _required_secret("SECRET_KEY", "django")
 CARDKEY_ENCRYPTION_KEY = _required_secret("CARDKEY_ENCRYPTION_KEY", "fernet")
+try:  # a malformed key must stop start-up, not the first delivery
+    for _key in CARDKEY_ENCRYPTION_KEY.split(","):
+        Fernet(_key.strip().encode())
+except ValueError:
+    raise ImproperlyConfigured(
+        "CARDKEY_ENCRYPTION_KEY must be one or more comma-separated Fernet keys "
+        "(32 url-safe base64-encoded bytes each)."
+    ) from None
 # Fingerprints de-duplicate keys; their HMAC key must outlive encryption-key rotation,
 # so it is separate. Default: derived from the oldest (last-listed) encryption key.
 CARDKEY_FINGERPRINT_KEY = env.str("CARDKEY_FINGERPRINT_KEY", default="")
@@ -196,14 +205,17 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kami <shop@localhost
 
 # --- Payments ---------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="") or (
-    local_secret(VAR_DIR, "stripe_webhook_secret", "whsec") if DEBUG or TESTING else ""
-)
-if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
-    raise ImproperlyConfigured("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not.")
 PAYMENT_PROVIDER = "stripe" if STRIPE_SECRET_KEY else "sandbox"
 # The sandbox hands out keys for free: only in development unless explicitly allowed.
 SANDBOX_PAYMENTS_ENABLED = DEBUG or env.bool("SANDBOX_PAYMENTS", default=False)
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="") or (
+    # The sandbox signs its events with this secret, so it needs one even without Stripe.
+    local_secret(VAR_DIR, "stripe_webhook_secret", "whsec")
+    if DEBUG or TESTING or (SANDBOX_PAYMENTS_ENABLED and not STRIPE_SECRET_KEY)
+    else ""
+)
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not.")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Sessions and cookies ---------------------------------------------------------------------

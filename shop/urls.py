@@ -15,4 +15,5 @@ urlpatterns = [
     path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("healthz", shop_views.healthz, name="healthz"),
 ]

@@ -67,3 +67,12 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
         {"product": product, "form": form, "error": error},
         status=status,
     )
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and compose: the database answers."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
