@@ -32,6 +32,14 @@ class Order(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     ref_code = models.CharField(max_length=32, blank=True)
+    buyer_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="The logged-in account that checked out, if any (self-referral checks).",
+    )
     status = models.CharField(
         max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING
     )

@@ -48,6 +48,7 @@ class CheckoutRequest:
     coupon: str = ""
     client_ip: str | None = None
     user_agent: str = ""
+    user_id: int | None = None
 
 
 def normalise_email(email: str) -> str:
@@ -127,6 +128,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
             client_ip=req.client_ip,
             user_agent=(req.user_agent or "")[:400],
             ref_code=(req.ref or "").strip().upper()[:32],
+            buyer_user_id=req.user_id,
             hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
         )
         OrderEvent.objects.create(

@@ -112,3 +112,4 @@ def get_product(request: HttpRequest, slug: str):
 
 api.add_router("", catalog)
 api.add_router("", "orders.api.router")
+api.add_router("", "commissions.api.router")

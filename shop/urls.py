@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from orders import views as order_views
 from shop import views as shop_views
@@ -14,6 +14,7 @@ urlpatterns = [
     path("pay/sandbox/<str:order_no>", order_views.sandbox_pay, name="sandbox-pay"),
     path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),
     path("api/v1/", api.urls),
+    path("promoter/", include("commissions.urls")),
     path("admin/", admin.site.urls),
     path("healthz", shop_views.healthz, name="healthz"),
 ]

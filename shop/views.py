@@ -52,6 +52,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
                     ref=referral_code(request),
                     client_ip=client_ip(request),
                     user_agent=request.headers.get("User-Agent", ""),
+                    user_id=request.user.pk if request.user.is_authenticated else None,
                 )
             )
             pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))

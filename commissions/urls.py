@@ -1,0 +1,6 @@
+"""Promoter pages under /promoter/ (issue #3)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "commissions"
+urlpatterns: list = []
