@@ -29,9 +29,7 @@ class CardKeyAdmin(admin.ModelAdmin):
     list_filter = ["status", "product"]
     list_select_related = ["product", "order", "batch__product"]
     search_fields = ["=order__order_no"]
-    search_help_text = (
-        "An order number, or paste a whole key to find it (matched by fingerprint)."
-    )
+    search_help_text = "An order number, or paste a whole key to find it (matched by fingerprint)."
     exclude = SECRET_FIELDS
     readonly_fields = ["product", "status", "order", "slot", "batch", "created_at", "sold_at"]
     actions = ["void_selected"]
@@ -69,7 +67,9 @@ class CardKeyAdmin(admin.ModelAdmin):
         left = len(selected) - voided
         message = f"Voided {voided} key{'s' if voided != 1 else ''}."
         if left:
-            message += f" {left} selected were not available (sold or already void) and stay as they were."
+            message += (
+                f" {left} selected were not available (sold or already void) and stay as they were."
+            )
         self.message_user(request, message, messages.SUCCESS if voided else messages.WARNING)
 
 

@@ -51,8 +51,7 @@ class KeyImportForm(forms.Form):
     file = forms.FileField(
         label="…or upload a file",
         required=False,
-        help_text="A .txt file with one key per line, or a .csv file with a 'key' column. "
-        "UTF-8.",
+        help_text="A .txt file with one key per line, or a .csv file with a 'key' column. UTF-8.",
     )
 
     def clean(self) -> dict[str, Any]:
@@ -114,7 +113,11 @@ def _stock_numbers(product_id: int) -> dict[str, int]:
     row = with_stock(Product.objects.filter(pk=product_id)).values(
         "available_keys", "claimed", "stock"
     )[0]
-    return {"available_keys": row["available_keys"], "claimed": row["claimed"], "stock": row["stock"]}
+    return {
+        "available_keys": row["available_keys"],
+        "claimed": row["claimed"],
+        "stock": row["stock"],
+    }
 
 
 def _report_json(report: ImportReport, product: Product) -> dict[str, Any]:
@@ -138,9 +141,7 @@ def product_keys_import(
     behind ``admin_site.admin_view``, which already requires an active staff login and CSRF."""
     if not request.user.has_perm(IMPORT_PERMISSION):
         if _wants_json(request):
-            return JsonResponse(
-                {"ok": False, "errors": ["You may not import keys."]}, status=403
-            )
+            return JsonResponse({"ok": False, "errors": ["You may not import keys."]}, status=403)
         raise PermissionDenied
     product = get_object_or_404(Product, pk=product_id)
 
@@ -166,7 +167,9 @@ def product_keys_import(
                 return HttpResponseRedirect(request.path)
         if _wants_json(request):
             errors = _form_errors(form)
-            return JsonResponse({"ok": False, "errors": errors, "message": " ".join(errors)}, status=400)
+            return JsonResponse(
+                {"ok": False, "errors": errors, "message": " ".join(errors)}, status=400
+            )
     else:
         form = KeyImportForm()
 

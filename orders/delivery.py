@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Case, F, Q, Sum, When
 from django.utils import timezone
 
 from cardpool.models import CardKey
@@ -120,11 +120,16 @@ def order_deliver_backorder(*, order_id: int) -> bool:
 
 
 def backorders_deliver(*, product_id: int) -> int:
-    """Deliver the product's backorders oldest-paid first until keys run out."""
+    """Deliver the product's backorders in line order (``claim_time``) until keys run out."""
     delivered = 0
     ids = list(
         Order.objects.filter(product_id=product_id, status=OrderStatus.BACKORDERED)
-        .order_by("paid_at", "pk")
+        .annotate(
+            claim=Case(
+                When(paid_at__lte=F("hold_expires_at"), then=F("created_at")), default=F("paid_at")
+            )
+        )
+        .order_by("claim", "pk")
         .values_list("pk", flat=True)
     )
     for order_id in ids:

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class RiskrulesConfig(AppConfig):
     name = "riskrules"
+    verbose_name = "Risk control"

@@ -1,7 +1,6 @@
 """The points where checkout and payment ask risk control for a decision.
 
-``orders`` calls these at fixed places; the rules engine (issue #4) decides. Until rules exist
-every answer is "allow", so checkout and delivery behave exactly as without risk control.
+``orders`` calls these at fixed places (their signatures are the contract between the apps):
 
 - ``throttle_checkout``: before any work, per client IP (raises ``RateLimited``).
 - ``screen_checkout``: inside the checkout transaction, after the buyer's advisory locks, so
@@ -10,37 +9,117 @@ every answer is "allow", so checkout and delivery behave exactly as without risk
 - ``review_reason_for_payment``: in the payment transaction, before delivery; a reason puts the
   paid order ``on_hold`` for the owner instead of delivering.
 - ``webhook_signature_failed``: a forged or stale webhook arrived (for alerts).
+
+``hold`` and ``flag`` are decided at checkout, where velocity is counted exactly, recorded
+against the order, and acted on when the payment arrives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
 
-@dataclass(frozen=True)
-class CheckoutContext:
-    product_id: int
-    quantity: int
-    amount: int
-    email: str
-    client_ip: str | None
+from orders.transitions import order_note
+from riskrules.context import CheckoutContext
+from riskrules.evaluation import Hit, evaluate_checkout
+from riskrules.models import BlocklistEntry, RiskRule, RuleAction
+from riskrules.ratelimits import checkout_throttle
+from riskrules.selectors import blocklist_match, hold_reasons
+from riskrules.services import decision_record_block, decisions_record
+from shop.errors import Blocked
+
+__all__ = [
+    "CheckoutContext",
+    "checkout_screened",
+    "review_reason_for_payment",
+    "screen_checkout",
+    "throttle_checkout",
+    "webhook_signature_failed",
+]
+
+STOCK_CHECK_EVERY_SECONDS = 60
+# The order's history notes; "risk_hold" itself is the transition at payment (orders' kind).
+NOTE_KIND = {RuleAction.HOLD: "risk_hold_decided", RuleAction.FLAG: "risk_flag"}
+
+# screen_checkout → checkout_screened hand-over within one checkout (same thread, same
+# transaction); keyed by the context object itself so a stale entry can never be reused.
+_screened = threading.local()
 
 
 def throttle_checkout(*, client_ip: str | None) -> None:
-    return None
+    checkout_throttle(client_ip=client_ip)
 
 
 def screen_checkout(*, ctx: CheckoutContext) -> None:
-    return None
+    _screened.value = None
+    hits = evaluate_checkout(ctx=ctx)
+    blocking = next((hit for hit in hits if hit.outcome == RuleAction.BLOCK), None)
+    if blocking is not None:
+        decision_record_block(hit=blocking, ctx=ctx)
+        raise Blocked(blocking.buyer_message)
+    _screened.value = (ctx, hits)
+
+
+def _take_screened(ctx: CheckoutContext) -> list[Hit]:
+    pending = getattr(_screened, "value", None)
+    _screened.value = None
+    if pending is None or pending[0] is not ctx:
+        return []
+    return pending[1]
 
 
 def checkout_screened(*, order, ctx: CheckoutContext) -> None:
-    return None
+    hits = _take_screened(ctx)
+    if hits:
+        decisions_record(hits=hits, ctx=ctx, order=order)
+        for hit in hits:
+            order_note(
+                order=order,
+                kind=NOTE_KIND[hit.outcome],
+                message=hit.reason,
+                data={"rule": hit.rule.pk, **hit.inputs},
+            )
+        if any(hit.outcome == RuleAction.HOLD for hit in hits):
+            from riskrules.tasks import check_risk_spike
+
+            check_risk_spike.delay_on_commit()
+    _check_stock_soon(product_id=ctx.product_id)
+
+
+def _check_stock_soon(*, product_id: int) -> None:
+    """After the checkout commits, look at the product's stock for alerts — at most once a
+    minute per product, and never at the price of the checkout if the cache is away."""
+    try:
+        due = cache.add(f"risk-stock-check:{product_id}", 1, STOCK_CHECK_EVERY_SECONDS)
+    except Exception:
+        return  # the periodic check still runs
+    if due:
+        from riskrules.tasks import check_stock_alerts
+
+        transaction.on_commit(lambda: check_stock_alerts.delay(product_id))
 
 
 def review_reason_for_payment(*, order) -> str | None:
-    return None
+    """Why this paid order must wait for the owner: the holds decided at its checkout, or
+    its buyer was blocklisted after checking out (e.g. from the review of another order)."""
+    reasons = hold_reasons(order=order)
+    entry = (
+        blocklist_match(
+            email=order.email, client_ip=order.client_ip, now=order.paid_at or timezone.now()
+        )
+        if RiskRule.objects.filter(kind=RiskRule.Kind.BLOCKLIST, enabled=True).exists()
+        else None
+    )
+    if entry is not None:
+        what = "email" if entry.kind != BlocklistEntry.Kind.NETWORK else "network"
+        reasons.append(f"The buyer's {what} is on the blocklist ({entry.value})")
+    return "; ".join(reasons) or None
 
 
 def webhook_signature_failed(*, client_ip: str | None) -> None:
-    return None
+    from riskrules.alerts import alert_webhook_signature_failed
+
+    alert_webhook_signature_failed(client_ip=client_ip)

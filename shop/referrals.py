@@ -1,7 +1,10 @@
-"""``?ref=CODE`` on any storefront URL: remember the promoter in a first-party cookie.
+"""``?ref=CODE`` on any storefront URL: log the click and remember the promoter in a cookie.
 
-Last click wins for the attribution window (30 days). The promoters issue adds the click log,
-first-click mode and self-referral checks on top of this cookie.
+The cookie is first-party, signed and lives for the attribution window (30 days by default).
+Last click wins by default: a new ``?ref`` replaces the cookie. With the owner's "first click"
+setting an unexpired cookie is kept. Each click of a known, active promoter is logged
+(time, landing page, referrer, hashed IP, user agent). Logged-in promoters' IPs are remembered
+(hashed) for the self-referral check at checkout.
 """
 
 from __future__ import annotations
@@ -9,22 +12,48 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 REF_COOKIE = "kami_ref"
 REF_SALT = "kami.ref"
-REF_WINDOW_SECONDS = 30 * 24 * 3600
+REF_WINDOW_SECONDS = 30 * 24 * 3600  # the default; CommissionSettings.attribution_window_days
+SIGHTING_EVERY_SECONDS = 3600
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_NOT_STOREFRONT = ("/api/", "/admin/", "/static/", "/payments/", "/healthz")
+
+
+def _conf():
+    from commissions.models import CommissionSettings
+
+    return CommissionSettings.load()
+
+
+def _window_seconds(conf) -> int:
+    return int(conf.attribution_window_days) * 24 * 3600
+
+
+def _cookie_code(request: HttpRequest, conf) -> str:
+    return request.get_signed_cookie(
+        REF_COOKIE, default="", salt=REF_SALT, max_age=_window_seconds(conf)
+    )
+
+
+def _fresh_code(request: HttpRequest) -> str:
+    fresh = request.GET.get("ref", "")
+    return fresh.upper() if _CODE.match(fresh) else ""
 
 
 def referral_code(request: HttpRequest) -> str:
     """The promoter code this browser was referred by, within the window, else ``""``."""
-    fresh = request.GET.get("ref", "")
-    if _CODE.match(fresh):
-        return fresh.upper()
-    return request.get_signed_cookie(
-        REF_COOKIE, default="", salt=REF_SALT, max_age=REF_WINDOW_SECONDS
-    )
+    from commissions.models import CommissionSettings
+
+    conf = _conf()
+    fresh = _fresh_code(request)
+    kept = _cookie_code(request, conf)
+    if conf.attribution_model == CommissionSettings.AttributionModel.FIRST_CLICK:
+        return kept or fresh
+    return fresh or kept
 
 
 class ReferralMiddleware:
@@ -33,15 +62,63 @@ class ReferralMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        code = request.GET.get("ref", "")
-        if _CODE.match(code) and not request.path.startswith(("/api/", "/admin/")):
-            response.set_signed_cookie(
-                REF_COOKIE,
-                code.upper(),
-                salt=REF_SALT,
-                max_age=REF_WINDOW_SECONDS,
-                httponly=True,
-                samesite="Lax",
-                secure=request.is_secure(),
-            )
+        _remember_promoter_ip(request)
+        code = _fresh_code(request)
+        if code and not request.path.startswith(_NOT_STOREFRONT):
+            self._on_referral(request, response, code)
         return response
+
+    def _on_referral(self, request: HttpRequest, response: HttpResponse, code: str) -> None:
+        from commissions.attribution import click_record, promoter_by_code
+        from commissions.models import CommissionSettings, Promoter
+        from shop.client_ip import client_ip
+
+        conf = _conf()
+        promoter = promoter_by_code(code)
+        known = promoter is not None and promoter.status == Promoter.Status.ACTIVE
+        user = getattr(request, "user", None)
+        own = bool(user and user.is_authenticated and promoter and user.pk == promoter.user_id)
+        if known and not own:  # a promoter trying their own link is not a visitor
+            click_record(
+                promoter=promoter,
+                landing_path=request.get_full_path(),
+                referrer=request.headers.get("Referer", ""),
+                client_ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        kept = _cookie_code(request, conf)
+        if kept and conf.attribution_model == CommissionSettings.AttributionModel.FIRST_CLICK:
+            return
+        if kept and not known:
+            return  # an unknown or inactive code never displaces a real click
+        # An unknown code is still remembered (checkout records it as unknown): the contract
+        # promises that ?ref=CODE attributes later orders, whatever the code's state today.
+        response.set_signed_cookie(
+            REF_COOKIE,
+            code,
+            salt=REF_SALT,
+            max_age=_window_seconds(conf),
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
+
+
+def _remember_promoter_ip(request: HttpRequest) -> None:
+    """At most hourly per promoter and IP, so a browsing promoter costs no extra writes."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return
+    from commissions.attribution import ip_hash, sighting_record
+    from commissions.models import Promoter
+    from shop.client_ip import client_ip
+
+    ip = client_ip(request)
+    if not ip:
+        return
+    key = f"kami:promoter-ip:{user.pk}:{ip_hash(ip)[:24]}"
+    if not cache.add(key, 1, SIGHTING_EVERY_SECONDS):
+        return
+    promoter_id = Promoter.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
+    if promoter_id is not None:
+        sighting_record(promoter_id=promoter_id, client_ip=ip)

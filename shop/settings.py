@@ -165,6 +165,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "orders-deliver-backorders": {"task": "orders.tasks.deliver_all_backorders", "schedule": 60.0},
+    "riskrules-check-alerts": {"task": "riskrules.tasks.check_alerts", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ----------------------------------------------------------------------

@@ -45,10 +45,23 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Rate-limit counters live in the cache (Redis): every test starts from zero."""
+    """Rate-limit counters live in the cache (Redis): every test starts from zero.
+
+    Only this suite's keys are deleted (by prefix): ``cache.clear()`` would FLUSHDB and wipe
+    the Celery queue a real-worker test shares the Redis database with.
+    """
     from django.core.cache import cache
 
-    cache.clear()
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
     yield
 
 

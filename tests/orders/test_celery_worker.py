@@ -90,8 +90,11 @@ def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
     response = post_event(client, completed_event(order))
     assert response.status_code == 200
     # The webhook answered before any delivery: the task waits in Redis for the worker.
-    assert wait_for(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED), (
-        "the worker did not deliver in time; see var/kami-test-*.log"
+    delivered = wait_for(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED)
+    assert delivered, (
+        f"not delivered in time: {Order.objects.get(pk=order.pk).status}, "
+        f"events {list(PaymentEvent.objects.values_list('type', 'processed_at', 'last_error'))}; "
+        f"worker log {celery_worker_process.log_path}"
     )
     assert celery_worker_process.poll() is None
     assert PaymentEvent.objects.get().processed_at is not None

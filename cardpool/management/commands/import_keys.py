@@ -35,7 +35,9 @@ class Command(BaseCommand):
                 raise CommandError(f"{file} is not UTF-8 text.") from None
             name = path.name
         try:
-            report = keys_import(product=product, text=text, filename=name, source=ImportBatch.Source.CLI)
+            report = keys_import(
+                product=product, text=text, filename=name, source=ImportBatch.Source.CLI
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(str(report))

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from cardpool.services import keys_import
-from commissions.models import Promoter
+from commissions.models import CommissionSettings, Promoter
 from shop.models import Category, Product, ShopSettings
 from shop.selectors import product_stock
 
@@ -71,6 +71,7 @@ class Command(BaseCommand):
             raise CommandError("seed_demo creates well-known logins: it only runs with DEBUG on.")
         with transaction.atomic():
             ShopSettings.load()  # create the defaults once; never overwrite the owner's edits
+            CommissionSettings.load()  # likewise: L1 10%, L2 3%, hold 7 days, minimum 10.00
             categories = {}
             for slug, name, order in CATEGORIES:
                 categories[slug], _ = Category.objects.get_or_create(

@@ -1,0 +1,17 @@
+from django import template
+
+from shop.money import to_decimal_string
+
+register = template.Library()
+
+
+@register.filter
+def money(minor: int, currency: str) -> str:
+    """Minor units as the promoter reads them: ``1250|money:"USD"`` → ``12.50 USD``."""
+    return f"{to_decimal_string(int(minor or 0), currency)} {currency}"
+
+
+@register.filter
+def words(value: str) -> str:
+    """``partly_clawed_back`` → ``partly clawed back``."""
+    return str(value).replace("_", " ")

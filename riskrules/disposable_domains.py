@@ -1,0 +1,60 @@
+"""A built-in list of common disposable-mail domains, for the optional disposable-email rule.
+
+Deliberately short and well known; the owner adds others as ``domain`` blocklist entries.
+"""
+
+from __future__ import annotations
+
+DISPOSABLE_DOMAINS: frozenset[str] = frozenset(
+    {
+        "10minutemail.com",
+        "20minutemail.com",
+        "33mail.com",
+        "burnermail.io",
+        "discard.email",
+        "dispostable.com",
+        "emailondeck.com",
+        "fakeinbox.com",
+        "getairmail.com",
+        "getnada.com",
+        "guerrillamail.biz",
+        "guerrillamail.com",
+        "guerrillamail.de",
+        "guerrillamail.net",
+        "guerrillamail.org",
+        "guerrillamailblock.com",
+        "harakirimail.com",
+        "inboxbear.com",
+        "incognitomail.org",
+        "jetable.org",
+        "mail-temp.com",
+        "mailcatch.com",
+        "maildrop.cc",
+        "mailinator.com",
+        "mailinator.net",
+        "mailnesia.com",
+        "mailpoof.com",
+        "mintemail.com",
+        "mohmal.com",
+        "moakt.com",
+        "mytemp.email",
+        "nada.email",
+        "sharklasers.com",
+        "spam4.me",
+        "spamgourmet.com",
+        "temp-mail.io",
+        "temp-mail.org",
+        "tempail.com",
+        "tempmail.com",
+        "tempmail.net",
+        "tempmailo.com",
+        "tempr.email",
+        "throwawaymail.com",
+        "trashmail.com",
+        "trashmail.de",
+        "trashmail.net",
+        "yopmail.com",
+        "yopmail.fr",
+        "yopmail.net",
+    }
+)

@@ -1,0 +1,144 @@
+"""Reads for risk control: the rules in force, the counts they compare, and the queues.
+
+Velocity counts run inside the checkout transaction after the buyer's advisory locks
+(``orders.locks.lock_buyer`` on email and IP), so no other checkout of the same email or IP can
+add an order between the count and the insert: the count is exact, not a snapshot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
+
+from orders.models import Order, OrderStatus
+from riskrules.models import BlocklistEntry, RiskDecision, RiskRule, RuleAction
+
+#: Orders that count as sales for averages and the stock forecast.
+SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.BACKORDERED)
+
+
+def rules_in_force() -> list[RiskRule]:
+    """Every enabled rule in evaluation order. Read fresh for each checkout on purpose: an
+    owner's edit in the admin applies to the very next order, with no cache to invalidate."""
+    return list(RiskRule.objects.filter(enabled=True).order_by("position", "pk"))
+
+
+def velocity_seen(
+    *,
+    key: str,
+    measure: str,
+    since: datetime,
+    product_id: int,
+    email: str,
+    client_ip: str | None,
+) -> int | None:
+    """Orders (or units) this buyer placed since ``since`` under ``key``; None when the key
+    cannot apply (no client IP known)."""
+    qs = Order.objects.filter(created_at__gte=since)
+    if key in (RiskRule.Key.IP, RiskRule.Key.IP_PRODUCT):
+        if not client_ip:
+            return None
+        qs = qs.filter(client_ip=client_ip)
+    else:
+        qs = qs.filter(email=email)
+    if key in (RiskRule.Key.IP_PRODUCT, RiskRule.Key.EMAIL_PRODUCT):
+        qs = qs.filter(product_id=product_id)
+    if measure == RiskRule.Measure.UNITS:
+        return qs.aggregate(total=Sum("quantity"))["total"] or 0
+    return qs.count()
+
+
+def product_average_order(*, product_id: int, since: datetime) -> tuple[float | None, int]:
+    """The product's mean paid order amount since ``since`` and how many orders made it."""
+    row = Order.objects.filter(
+        product_id=product_id, status__in=SOLD_STATUSES, paid_at__gte=since
+    ).aggregate(avg=Avg("amount"), n=Count("pk"))
+    return (float(row["avg"]) if row["avg"] is not None else None), row["n"]
+
+
+def email_domains(email: str) -> list[str]:
+    """``a@mx.example.com`` → ``["mx.example.com", "example.com"]``: a blocked domain covers
+    its subdomains too."""
+    domain = email.rpartition("@")[2].strip(".")
+    parts = domain.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts) - 1)] if len(parts) > 1 else [domain]
+
+
+# The CASE keeps PostgreSQL from casting an email or domain value to inet, whatever order it
+# chooses to evaluate the conditions in.
+_NETWORK_MATCH_SQL = (
+    "SELECT id FROM riskrules_blocklistentry WHERE kind = 'network' "
+    "AND CASE WHEN kind = 'network' THEN value::inet >>= %s::inet ELSE false END"
+)
+
+
+def blocklist_match(*, email: str, client_ip: str | None, now: datetime) -> BlocklistEntry | None:
+    """The first live entry that covers this email or IP, in one query.
+
+    Email and domain hits are exact (by index); IP ranges are matched by PostgreSQL's ``inet``
+    containment, or in Python on SQLite.
+    """
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    candidates = Q(kind=BlocklistEntry.Kind.EMAIL, value=email) | Q(
+        kind=BlocklistEntry.Kind.DOMAIN, value__in=email_domains(email)
+    )
+    in_database = client_ip and connection.vendor == "postgresql"
+    if in_database:
+        # inet containment in the database: no need to fetch and parse every range.
+        candidates |= Q(pk__in=RawSQL(_NETWORK_MATCH_SQL, [client_ip]))  # noqa: S611 (constant SQL, bound param)
+    elif client_ip:
+        candidates |= Q(kind=BlocklistEntry.Kind.NETWORK)
+    entries = list(BlocklistEntry.objects.filter(live).filter(candidates))
+    for entry in entries:
+        if entry.kind != BlocklistEntry.Kind.NETWORK or in_database:
+            return entry
+    if client_ip:
+        ip = ipaddress.ip_address(client_ip)
+        for entry in entries:
+            try:
+                if ip in ipaddress.ip_network(entry.value, strict=False):
+                    return entry
+            except (ValueError, TypeError):
+                continue
+    return None
+
+
+def hold_reasons(*, order: Order) -> list[str]:
+    return list(
+        RiskDecision.objects.filter(order=order, outcome=RuleAction.HOLD)
+        .order_by("pk")
+        .values_list("message", flat=True)
+    )
+
+
+def review_queue() -> QuerySet[Order]:
+    """Paid orders waiting for the owner, newest first."""
+    return (
+        Order.objects.filter(status=OrderStatus.ON_HOLD)
+        .select_related("product")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def holds_and_blocks_since(*, since: datetime) -> int:
+    return RiskDecision.objects.filter(
+        outcome__in=(RuleAction.BLOCK, RuleAction.HOLD), created_at__gte=since
+    ).count()
+
+
+def units_sold_since(*, since: datetime) -> dict[int, int]:
+    """Units sold per product since ``since`` (for the stock forecast)."""
+    rows = (
+        Order.objects.filter(status__in=SOLD_STATUSES, paid_at__gte=since)
+        .values("product_id")
+        .annotate(units=Sum("quantity"))
+    )
+    return {row["product_id"]: row["units"] or 0 for row in rows}
+
+
+def window_start(*, now: datetime, minutes: int) -> datetime:
+    return now - timedelta(minutes=minutes)

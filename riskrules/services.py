@@ -1,0 +1,215 @@
+"""Risk-control writes: decisions, blocklist entries and the owner's review actions.
+
+Review actions follow the shop's lock order and its one rule about the network: approving
+delivers inside a transaction with the order locked (``orders.locks.lock_order``, then
+``order_deliver``); rejecting refunds *outside* any transaction, because ``payment_refund``
+calls the payment provider, and the order becomes ``refunded`` only when the provider's signed
+``charge.refunded`` event comes back through the inbox (the sandbox sends one locally).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+
+from orders.delivery import order_deliver
+from orders.locks import lock_order
+from orders.models import Order, OrderStatus
+from orders.transitions import order_note
+from riskrules.context import CheckoutContext
+from riskrules.evaluation import Hit
+from riskrules.models import (
+    BlocklistEntry,
+    ReviewAction,
+    RiskDecision,
+    RiskRule,
+    normalise_block_value,
+)
+from shop.errors import KamiError
+
+logger = logging.getLogger(__name__)
+
+AUDIT_JOIN_SECONDS = 10
+
+
+def _decision(*, hit: Hit, ctx: CheckoutContext, order: Order | None) -> RiskDecision:
+    return RiskDecision(
+        rule_id=hit.rule.pk,
+        rule_name=hit.rule.name[:120],
+        rule_kind=hit.rule.kind,
+        outcome=hit.outcome,
+        order=order,
+        product_id=ctx.product_id,
+        email=ctx.email[:254],
+        client_ip=ctx.client_ip,
+        message=hit.reason[:300],
+        inputs=hit.inputs,
+    )
+
+
+def decisions_record(*, hits: list[Hit], ctx: CheckoutContext, order: Order | None) -> None:
+    """Record hits against the order just created (the checkout's own transaction)."""
+    RiskDecision.objects.bulk_create([_decision(hit=hit, ctx=ctx, order=order) for hit in hits])
+
+
+def run_in_own_transaction(work: Callable[[], None]) -> None:
+    """Run ``work`` on a connection of its own, so what it writes commits even though the
+    caller's transaction is about to roll back (an autonomous transaction).
+
+    A refused checkout rolls back everything it wrote, yet the audit must keep the refusal. A
+    thread gets its own database connection in Django; it writes and commits independently.
+    On PostgreSQL we wait for it (it needs no lock the caller holds). On SQLite the caller
+    holds the only write lock, so we let the thread wait for the rollback instead of joining.
+    """
+    if not connection.in_atomic_block:
+        work()
+        return
+
+    def target() -> None:
+        from django.db import connection as own_connection
+
+        try:
+            work()
+        except Exception:
+            logger.exception("risk audit write on its own connection failed")
+        finally:
+            own_connection.close()
+
+    thread = threading.Thread(target=target, name="risk-audit")
+    thread.start()
+    if connection.vendor == "postgresql":
+        thread.join(AUDIT_JOIN_SECONDS)
+
+
+def decision_record_block(*, hit: Hit, ctx: CheckoutContext) -> None:
+    """Record a refused checkout so that the record survives the refusal's rollback."""
+
+    def work() -> None:
+        RiskDecision.objects.create(**_fields(_decision(hit=hit, ctx=ctx, order=None)))
+        from riskrules.alerts import alert_check_risk_spike
+
+        alert_check_risk_spike()
+
+    run_in_own_transaction(work)
+
+
+def _fields(decision: RiskDecision) -> dict:
+    return {
+        f.attname: getattr(decision, f.attname)
+        for f in RiskDecision._meta.concrete_fields
+        if not f.primary_key and f.attname != "created_at"
+    }
+
+
+def blocklist_add(
+    *,
+    kind: str,
+    value: str,
+    note: str = "",
+    expires_at: datetime | None = None,
+    created_by=None,
+) -> tuple[BlocklistEntry, bool]:
+    """Add (or refresh) a blocklist entry; returns ``(entry, created)``.
+
+    An existing entry for the same value is kept, with its expiry lifted to the later one (or
+    to "never"), so blocklisting twice never shortens a block.
+    """
+    value = normalise_block_value(kind, value)
+    user = created_by if getattr(created_by, "pk", None) else None
+    try:
+        with transaction.atomic():
+            entry = BlocklistEntry.objects.create(
+                kind=kind, value=value, note=note[:200], expires_at=expires_at, created_by=user
+            )
+            return entry, True
+    except IntegrityError:
+        entry = BlocklistEntry.objects.get(kind=kind, value=value)
+    if entry.expires_at is not None and (expires_at is None or expires_at > entry.expires_at):
+        BlocklistEntry.objects.filter(pk=entry.pk).update(expires_at=expires_at)
+        entry.expires_at = expires_at
+    return entry, False
+
+
+def _record_review(*, order: Order, action: str, actor, result: str) -> ReviewAction:
+    order_note(
+        order=order,
+        kind=f"review_{action}",
+        message=f"{ReviewAction.Action(action).label}: {result}",
+        actor=actor,
+    )
+    return ReviewAction.objects.create(order=order, action=action, actor=actor, result=result)
+
+
+def review_approve(*, order_id: int, actor) -> str:
+    """Deliver a held order through the normal delivery path (or backorder it if keys ran
+    out meanwhile). Returns what happened, for the owner's message."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order is None:
+            return "no such order"
+        if order.status != OrderStatus.ON_HOLD:
+            return f"not on hold ({order.status}), left alone"
+        delivery = order_deliver(order=order, actor=actor)
+        result = "delivered" if delivery is not None else "backordered: no keys free"
+        _record_review(order=order, action=ReviewAction.Action.APPROVE, actor=actor, result=result)
+        return result
+
+
+def review_reject_refund(*, order_id: int, actor) -> str:
+    """Refund a held order in full through its payment provider. Outside any transaction:
+    the provider is called over the network. The inbox moves the order to ``refunded``."""
+    # Imported here: refunds → the webhook inbox → riskrules.hooks → this module.
+    from orders.payments.refunds import payment_refund
+
+    order = Order.objects.select_related("product").filter(pk=order_id).first()
+    if order is None:
+        return "no such order"
+    if order.status != OrderStatus.ON_HOLD:
+        return f"not on hold ({order.status}), left alone"
+    try:
+        payment_refund(order=order, actor=actor)
+    except KamiError as exc:
+        return f"refund failed: {exc.message}"
+    _record_review(
+        order=order,
+        action=ReviewAction.Action.REJECT_REFUND,
+        actor=actor,
+        result="refund requested from the payment provider",
+    )
+    return "refund requested"
+
+
+def review_blocklist_buyer(*, order_id: int, actor, kind: str) -> str:
+    """Blocklist the held order's buyer (email or client IP) for future checkouts."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        return "no such order"
+    value = order.email if kind == BlocklistEntry.Kind.EMAIL else order.client_ip
+    if not value:
+        return "no client IP recorded"
+    entry, created = blocklist_add(
+        kind=kind, value=value, note=f"From the review of order {order.order_no}", created_by=actor
+    )
+    action = (
+        ReviewAction.Action.BLOCK_EMAIL
+        if kind == BlocklistEntry.Kind.EMAIL
+        else ReviewAction.Action.BLOCK_IP
+    )
+    result = f"{entry.value} {'added to' if created else 'already on'} the blocklist"
+    _record_review(order=order, action=action, actor=actor, result=result)
+    return result
+
+
+def rules_seed_defaults() -> int:
+    """Create any missing default rule (by name), leaving existing ones as the owner set them.
+    Returns how many were created. The install does this through migration 0002."""
+    from riskrules.defaults import DEFAULT_RULES
+
+    created = 0
+    for fields in DEFAULT_RULES:
+        created += RiskRule.objects.get_or_create(name=fields["name"], defaults=fields)[1]
+    return created

@@ -1,0 +1,95 @@
+"""Risk control as a script sees it (contract §2, §4): 403 blocked, 429 rate_limited."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from riskrules.models import RiskDecision, RiskSettings
+from riskrules.ratelimits import checkout_throttle
+from riskrules.services import blocklist_add
+from shop.errors import RateLimited
+from tests.factories import stock_product
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+def create(client, ip: str = "203.0.113.5", **body):
+    payload = {"product": "p", "quantity": 1, "email": "buyer@example.com"} | body
+    return client.post("/api/v1/orders", payload, content_type="application/json", REMOTE_ADDR=ip)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blocked_checkout_is_403_json_naming_the_limit(client):
+    stock_product(3, slug="p")
+    blocklist_add(kind="network", value="203.0.113.0/24")
+    response = create(client)
+    assert response.status_code == 403
+    assert response.json() == {
+        "code": "blocked",
+        "message": "Orders from your network are not accepted.",
+    }
+    assert RiskDecision.objects.get().client_ip == "203.0.113.5"
+    assert create(client, ip="192.0.2.1").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blocked_checkout_on_the_product_page(client):
+    stock_product(3, slug="p")
+    blocklist_add(kind="email", value="bad@example.com")
+    response = client.post("/p/p", {"email": "bad@example.com", "quantity": "1"})
+    assert response.status_code == 403
+    assert b"Orders for this email address are not accepted." in response.content
+
+
+def test_checkout_rate_limit_is_429_with_retry_after_per_ip(client):
+    stock_product(3, slug="p")
+    RiskSettings.objects.update_or_create(pk=1, defaults={"checkout_rate_limit": 3})
+    # Every attempt counts, even invalid ones: the limit brakes scripts before any work.
+    assert [create(client, quantity=0).status_code for _ in range(3)] == [422] * 3
+    limited = create(client)
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert "at most 3 per minute" in limited.json()["message"]
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert create(client, ip="203.0.113.6").status_code == 201  # another client is not slowed
+
+
+@override_settings(TRUST_X_FORWARDED_FOR=True)
+def test_rate_limit_sees_the_client_ip_the_proxy_reports(client):
+    stock_product(3, slug="p")
+    RiskSettings.objects.update_or_create(pk=1, defaults={"checkout_rate_limit": 1})
+
+    def via_proxy(forwarded: str):
+        return client.post(
+            "/api/v1/orders",
+            {"product": "p", "quantity": 0, "email": "b@example.com"},
+            content_type="application/json",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    assert via_proxy("1.1.1.1, 198.51.100.1").status_code == 422
+    # A spoofed first hop does not make a new client: the proxy's last hop is the same.
+    assert via_proxy("9.9.9.9, 198.51.100.1").status_code == 429
+    assert via_proxy("198.51.100.2").status_code == 422
+
+
+def test_default_rate_limit_is_generous():
+    settings = RiskSettings.load()
+    assert settings.checkout_rate_limit == 20 and settings.checkout_rate_window_seconds == 60
+    for _ in range(20):
+        checkout_throttle(client_ip="192.0.2.9", now=1_000_020.0)
+    with pytest.raises(RateLimited) as limited:
+        checkout_throttle(client_ip="192.0.2.9", now=1_000_050.0)
+    assert limited.value.retry_after == 30
+    checkout_throttle(client_ip="192.0.2.9", now=1_000_080.0)  # the next window starts afresh
+
+
+def test_rate_limit_fails_open_without_the_cache(monkeypatch):
+    from riskrules import ratelimits
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(ratelimits.cache, "add", down)
+    checkout_throttle(client_ip="192.0.2.10")  # no exception: logged and allowed
