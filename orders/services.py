@@ -16,7 +16,7 @@ No network call is made while any of these are held: the payment provider is cal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
@@ -30,7 +30,7 @@ from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.transitions import order_transition
 from riskrules import hooks as risk_hooks
-from shop.errors import InvalidInput, NotFound, OutOfStock, TooManyUnpaid
+from shop.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from shop.models import Product, ShopSettings
 from shop.selectors import product_stock
 
@@ -77,6 +77,24 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
     return product, email
 
 
+def _check_unpaid_limits(
+    *, shop: ShopSettings, email: str, client_ip: str | None, now: datetime
+) -> None:
+    """Nobody may lock up the shop's stock: cap unpaid orders per email and per client IP.
+    Called under the buyer's advisory locks, so concurrent checkouts count each other."""
+    unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
+    if unpaid.filter(email=email).count() >= shop.max_unpaid_per_email:
+        raise TooManyUnpaid(
+            f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
+            "pay or wait for one to expire first."
+        )
+    if client_ip and unpaid.filter(client_ip=client_ip).count() >= shop.max_unpaid_per_ip:
+        raise TooManyUnpaid(
+            f"This network already has {shop.max_unpaid_per_ip} unpaid orders: "
+            "pay or wait for one to expire first."
+        )
+
+
 def order_create(*, req: CheckoutRequest) -> Order:
     """Create a pending order that holds ``quantity`` keys for the unpaid window.
 
@@ -94,51 +112,43 @@ def order_create(*, req: CheckoutRequest) -> Order:
         email=email,
         client_ip=req.client_ip,
     )
-    with transaction.atomic():
-        lock_buyer(f"email:{email}", f"ip:{req.client_ip or ''}")
-        risk_hooks.screen_checkout(ctx=ctx)
-        unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
-        if unpaid.filter(email=email).count() >= shop.max_unpaid_per_email:
-            raise TooManyUnpaid(
-                f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
-                "pay or wait for one to expire first."
+    try:
+        with transaction.atomic():
+            lock_buyer(f"email:{email}", f"ip:{req.client_ip or ''}")
+            risk_hits = risk_hooks.screen_checkout(ctx=ctx)
+            _check_unpaid_limits(shop=shop, email=email, client_ip=req.client_ip, now=now)
+            lock_product(product.pk)
+            stock = product_stock(product.pk, now=now)
+            if stock < req.quantity:
+                raise OutOfStock(
+                    f"Only {stock} left." if stock else "Sold out: no keys are left right now."
+                )
+            order = Order.objects.create(
+                order_no=new_order_no(),
+                product=product,
+                quantity=req.quantity,
+                unit_price=product.price,
+                amount=product.price * req.quantity,
+                currency=product.currency,
+                email=email,
+                query_password_hash=make_password(req.query_password) if req.query_password else "",
+                client_ip=req.client_ip,
+                user_agent=(req.user_agent or "")[:400],
+                ref_code=(req.ref or "").strip().upper()[:32],
+                buyer_user_id=req.user_id,
+                hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
             )
-        if req.client_ip and unpaid.filter(client_ip=req.client_ip).count() >= (
-            shop.max_unpaid_per_ip
-        ):
-            raise TooManyUnpaid(
-                f"This network already has {shop.max_unpaid_per_ip} unpaid orders: "
-                "pay or wait for one to expire first."
+            OrderEvent.objects.create(
+                order=order,
+                kind="created",
+                to_status=OrderStatus.PENDING,
+                data={"quantity": order.quantity, "amount": order.amount},
             )
-        lock_product(product.pk)
-        stock = product_stock(product.pk, now=now)
-        if stock < req.quantity:
-            raise OutOfStock(
-                f"Only {stock} left." if stock else "Sold out: no keys are left right now."
-            )
-        order = Order.objects.create(
-            order_no=new_order_no(),
-            product=product,
-            quantity=req.quantity,
-            unit_price=product.price,
-            amount=product.price * req.quantity,
-            currency=product.currency,
-            email=email,
-            query_password_hash=make_password(req.query_password) if req.query_password else "",
-            client_ip=req.client_ip,
-            user_agent=(req.user_agent or "")[:400],
-            ref_code=(req.ref or "").strip().upper()[:32],
-            buyer_user_id=req.user_id,
-            hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
-        )
-        OrderEvent.objects.create(
-            order=order,
-            kind="created",
-            to_status=OrderStatus.PENDING,
-            data={"quantity": order.quantity, "amount": order.amount},
-        )
-        risk_hooks.checkout_screened(order=order, ctx=ctx)
-        commission_hooks.attribute_order(order=order)
+            risk_hooks.checkout_screened(order=order, ctx=ctx, hits=risk_hits)
+            commission_hooks.attribute_order(order=order)
+    except Blocked as exc:
+        risk_hooks.checkout_refused(ctx=ctx, error=exc)
+        raise
     return order
 
 

@@ -4,8 +4,10 @@
 
 - ``throttle_checkout``: before any work, per client IP (raises ``RateLimited``).
 - ``screen_checkout``: inside the checkout transaction, after the buyer's advisory locks, so
-  counts of recent orders are exact under concurrency (raises ``Blocked``).
-- ``checkout_screened``: the order now exists (same transaction): record decisions against it.
+  counts of recent orders are exact under concurrency (raises ``Blocked``); returns the
+  non-blocking hits (hold, flag) for the caller to hand back to ``checkout_screened``.
+- ``checkout_screened``: the order now exists (same transaction): record those hits on it.
+- ``checkout_refused``: after a refused checkout rolled back: record the block for the audit.
 - ``review_reason_for_payment``: in the payment transaction, before delivery; a reason puts the
   paid order ``on_hold`` for the owner instead of delivering.
 - ``webhook_signature_failed``: a forged or stale webhook arrived (for alerts).
@@ -15,8 +17,6 @@ against the order, and acted on when the payment arrives.
 """
 
 from __future__ import annotations
-
-import threading
 
 from django.core.cache import cache
 from django.db import transaction
@@ -44,35 +44,35 @@ STOCK_CHECK_EVERY_SECONDS = 60
 # The order's history notes; "risk_hold" itself is the transition at payment (orders' kind).
 NOTE_KIND = {RuleAction.HOLD: "risk_hold_decided", RuleAction.FLAG: "risk_flag"}
 
-# screen_checkout → checkout_screened hand-over within one checkout (same thread, same
-# transaction); keyed by the context object itself so a stale entry can never be reused.
-_screened = threading.local()
-
 
 def throttle_checkout(*, client_ip: str | None) -> None:
     checkout_throttle(client_ip=client_ip)
 
 
-def screen_checkout(*, ctx: CheckoutContext) -> None:
-    _screened.value = None
+def screen_checkout(*, ctx: CheckoutContext) -> list[Hit]:
     hits = evaluate_checkout(ctx=ctx)
     blocking = next((hit for hit in hits if hit.outcome == RuleAction.BLOCK), None)
     if blocking is not None:
-        decision_record_block(hit=blocking, ctx=ctx)
-        raise Blocked(blocking.buyer_message)
-    _screened.value = (ctx, hits)
+        raise RiskBlocked(blocking.buyer_message, hit=blocking)
+    return hits
 
 
-def _take_screened(ctx: CheckoutContext) -> list[Hit]:
-    pending = getattr(_screened, "value", None)
-    _screened.value = None
-    if pending is None or pending[0] is not ctx:
-        return []
-    return pending[1]
+class RiskBlocked(Blocked):
+    """``Blocked`` that remembers which rule fired, for the audit record."""
+
+    def __init__(self, message: str, *, hit: Hit) -> None:
+        super().__init__(message)
+        self.hit = hit
 
 
-def checkout_screened(*, order, ctx: CheckoutContext) -> None:
-    hits = _take_screened(ctx)
+def checkout_refused(*, ctx: CheckoutContext, error: Exception) -> None:
+    """The checkout was refused and its transaction rolled back: record the block now, so the
+    audit keeps it (inside the transaction it would have been rolled back with the rest)."""
+    if isinstance(error, RiskBlocked):
+        decision_record_block(hit=error.hit, ctx=ctx)
+
+
+def checkout_screened(*, order, ctx: CheckoutContext, hits: list[Hit]) -> None:
     if hits:
         decisions_record(hits=hits, ctx=ctx, order=order)
         for hit in hits:

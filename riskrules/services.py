@@ -10,11 +10,9 @@ calls the payment provider, and the order becomes ``refunded`` only when the pro
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from orders.delivery import order_deliver
 from orders.locks import lock_order
@@ -32,8 +30,6 @@ from riskrules.models import (
 from shop.errors import KamiError
 
 logger = logging.getLogger(__name__)
-
-AUDIT_JOIN_SECONDS = 10
 
 
 def _decision(*, hit: Hit, ctx: CheckoutContext, order: Order | None) -> RiskDecision:
@@ -56,45 +52,13 @@ def decisions_record(*, hits: list[Hit], ctx: CheckoutContext, order: Order | No
     RiskDecision.objects.bulk_create([_decision(hit=hit, ctx=ctx, order=order) for hit in hits])
 
 
-def run_in_own_transaction(work: Callable[[], None]) -> None:
-    """Run ``work`` on a connection of its own, so what it writes commits even though the
-    caller's transaction is about to roll back (an autonomous transaction).
-
-    A refused checkout rolls back everything it wrote, yet the audit must keep the refusal. A
-    thread gets its own database connection in Django; it writes and commits independently.
-    On PostgreSQL we wait for it (it needs no lock the caller holds). On SQLite the caller
-    holds the only write lock, so we let the thread wait for the rollback instead of joining.
-    """
-    if not connection.in_atomic_block:
-        work()
-        return
-
-    def target() -> None:
-        from django.db import connection as own_connection
-
-        try:
-            work()
-        except Exception:
-            logger.exception("risk audit write on its own connection failed")
-        finally:
-            own_connection.close()
-
-    thread = threading.Thread(target=target, name="risk-audit")
-    thread.start()
-    if connection.vendor == "postgresql":
-        thread.join(AUDIT_JOIN_SECONDS)
-
-
 def decision_record_block(*, hit: Hit, ctx: CheckoutContext) -> None:
-    """Record a refused checkout so that the record survives the refusal's rollback."""
+    """Record a refused checkout. Called after the checkout transaction rolled back (see
+    ``hooks.checkout_refused``), so the record is not undone with the refusal."""
+    RiskDecision.objects.create(**_fields(_decision(hit=hit, ctx=ctx, order=None)))
+    from riskrules.alerts import alert_check_risk_spike
 
-    def work() -> None:
-        RiskDecision.objects.create(**_fields(_decision(hit=hit, ctx=ctx, order=None)))
-        from riskrules.alerts import alert_check_risk_spike
-
-        alert_check_risk_spike()
-
-    run_in_own_transaction(work)
+    alert_check_risk_spike()
 
 
 def _fields(decision: RiskDecision) -> dict:
