@@ -172,3 +172,8 @@ class ShopSettingsAdmin(admin.ModelAdmin):
                 reverse("admin:shop_shopsettings_change", args=[settings_row.pk])
             )
         return super().changelist_view(request, extra_context)
+
+
+admin.site.site_header = "Kami — shop owner"
+admin.site.site_title = "Kami admin"
+admin.site.index_title = "Products, keys, orders and promoters"
