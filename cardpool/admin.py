@@ -10,8 +10,6 @@ the order page, for superusers (see ``orders.admin``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -19,6 +17,7 @@ from django.http import HttpRequest
 from cardpool.crypto import fingerprint
 from cardpool.models import CardKey, ImportBatch
 from cardpool.services import keys_void
+from shop.admin_base import ReadOnlyAdmin
 
 SECRET_FIELDS = ["secret", "fingerprint"]
 
@@ -74,7 +73,7 @@ class CardKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
+class ImportBatchAdmin(ReadOnlyAdmin):
     """Read-only audit of imports; a batch is written once, by ``keys_import``."""
 
     list_display = [
@@ -106,12 +105,3 @@ class ImportBatchAdmin(admin.ModelAdmin):
     @admin.display(description="report")
     def report(self, obj: ImportBatch) -> str:
         return f"imported {obj.imported}, duplicates {obj.duplicates}, skipped {obj.skipped}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -32,30 +32,14 @@ from commissions.services import (
     withdrawals_mark_paid,
     withdrawals_reject,
 )
+from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
 from shop.errors import KamiError
 from shop.money import to_decimal_string
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(CommissionSettings)
-class CommissionSettingsAdmin(admin.ModelAdmin):
+class CommissionSettingsAdmin(SingletonAdmin):
     list_display = ["__str__", "level1_percent", "level2_percent", "hold_days", "min_withdrawal"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not CommissionSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(PromoterTier)

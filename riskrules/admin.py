@@ -31,20 +31,8 @@ from riskrules.models import (
     RiskSettings,
 )
 from riskrules.services import review_approve, review_blocklist_buyer, review_reject_refund
+from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
 from shop.money import to_decimal_string
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _order_link(order) -> str:
@@ -331,9 +319,5 @@ class AlertAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RiskSettings)
-class RiskSettingsAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not RiskSettings.objects.exists() and super().has_add_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class RiskSettingsAdmin(SingletonAdmin):
+    pass

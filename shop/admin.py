@@ -12,12 +12,13 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
+from shop.admin_base import SingletonAdmin
 from shop.models import Category, Product, ShopSettings
 from shop.money import to_decimal_string
 from shop.selectors import with_stock
@@ -147,31 +148,11 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShopSettings)
-class ShopSettingsAdmin(admin.ModelAdmin):
-    """A singleton: the list page jumps straight to the one row, which can't be deleted
-    (``ShopSettings.load()`` would silently recreate it with defaults, undoing the owner's
-    choices) and can't be added twice (the database refuses any id but 1 anyway)."""
-
+class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
         ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and not ShopSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        settings_row = ShopSettings.objects.first()
-        if settings_row is not None and self.has_view_or_change_permission(request, settings_row):
-            return HttpResponseRedirect(
-                reverse("admin:shop_shopsettings_change", args=[settings_row.pk])
-            )
-        return super().changelist_view(request, extra_context)
 
 
 admin.site.site_header = "Kami — shop owner"

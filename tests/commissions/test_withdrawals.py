@@ -164,4 +164,5 @@ def test_admin_pages_render(client, owner, sell, promoter):
         "withdrawal",
         "apitoken",
     ):
-        assert client.get(f"/admin/commissions/{model}/").status_code == 200, model
+        response = client.get(f"/admin/commissions/{model}/", follow=True)
+        assert response.status_code == 200, model
