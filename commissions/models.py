@@ -15,10 +15,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from shop.models import SingletonModel
+
 MAX_LEVELS = 2  # level 1: direct promoter; level 2: their upline. Never more (see issue #3).
 
 
-class CommissionSettings(models.Model):
+class CommissionSettings(SingletonModel):
     """Owner-tunable promoter programme settings; one row, ``CommissionSettings.load()``."""
 
     class AttributionModel(models.TextChoices):
@@ -75,15 +77,6 @@ class CommissionSettings(models.Model):
 
     def __str__(self) -> str:
         return "Commission settings"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> CommissionSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 class PromoterTier(models.Model):

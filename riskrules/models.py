@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orders.models import Order
+from shop.models import SingletonModel
 
 
 class RuleAction(models.TextChoices):
@@ -261,7 +262,7 @@ class ReviewAction(models.Model):
         return f"{self.order_id}: {self.action}"
 
 
-class RiskSettings(models.Model):
+class RiskSettings(SingletonModel):
     """Shop-wide knobs of risk control that are not per-rule (one row, ``load()``)."""
 
     checkout_rate_limit = models.PositiveIntegerField(
@@ -298,15 +299,6 @@ class RiskSettings(models.Model):
 
     def __str__(self) -> str:
         return "Risk settings"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> RiskSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj
 
     @classmethod
     def current(cls) -> RiskSettings:

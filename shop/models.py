@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -60,7 +62,24 @@ class Product(models.Model):
         return self.name
 
 
-class ShopSettings(models.Model):
+class SingletonModel(models.Model):
+    """A one-row settings table. Each subclass also declares a ``CheckConstraint(id=1)`` so
+    the database, not just ``save()``, refuses a second row."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> Self:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class ShopSettings(SingletonModel):
     """One row of owner-tunable settings; ``ShopSettings.load()`` creates it on first use."""
 
     shop_name = models.CharField(max_length=80, default="Kami")
@@ -84,12 +103,3 @@ class ShopSettings(models.Model):
 
     def __str__(self) -> str:
         return "Shop settings"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> ShopSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj

@@ -28,7 +28,9 @@ def import_url(product) -> str:
 
 def staff_client(*perms: str) -> Client:
     """A logged-in staff user (not superuser) holding exactly ``perms`` ("app.codename")."""
-    user = User.objects.create_user("support", "support@example.com", "s3cret-pass-1", is_staff=True)
+    user = User.objects.create_user(
+        "support", "support@example.com", "s3cret-pass-1", is_staff=True
+    )
     for perm in perms:
         app_label, codename = perm.split(".")
         user.user_permissions.add(
@@ -43,7 +45,9 @@ def delivered_order(product, plaintext: str = "SECRET-KEY-0001") -> Order:
     from cardpool.crypto import encrypt_secret, fingerprint
 
     now = timezone.now()
-    order = OrderFactory(product=product, status=OrderStatus.DELIVERED, paid_at=now, delivered_at=now)
+    order = OrderFactory(
+        product=product, status=OrderStatus.DELIVERED, paid_at=now, delivered_at=now
+    )
     CardKey.objects.create(
         product=product,
         secret=encrypt_secret(plaintext),
@@ -103,9 +107,12 @@ def test_shop_settings_is_a_singleton(admin_client):
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:shop_shopsettings_change", args=[settings_row.pk])
     assert admin_client.get(reverse("admin:shop_shopsettings_add")).status_code == 403
-    assert admin_client.get(
-        reverse("admin:shop_shopsettings_delete", args=[settings_row.pk])
-    ).status_code == 403
+    assert (
+        admin_client.get(
+            reverse("admin:shop_shopsettings_delete", args=[settings_row.pk])
+        ).status_code
+        == 403
+    )
 
 
 # --- Key import -----------------------------------------------------------------------------
@@ -283,9 +290,9 @@ def test_cardkey_pages_never_show_secret_or_fingerprint(admin_client):
         assert bytes(key.secret).decode() not in html
         assert 'name="secret"' not in html and 'name="fingerprint"' not in html
     assert admin_client.get(reverse("admin:cardpool_cardkey_add")).status_code == 403
-    assert admin_client.get(
-        reverse("admin:cardpool_cardkey_delete", args=[key.pk])
-    ).status_code == 403
+    assert (
+        admin_client.get(reverse("admin:cardpool_cardkey_delete", args=[key.pk])).status_code == 403
+    )
 
 
 def test_cardkey_search_by_plaintext_finds_by_fingerprint(admin_client):
@@ -417,9 +424,10 @@ def test_payment_event_filter_and_reprocess_action(admin_client, monkeypatch):
     )
     assert queued == [waiting.pk]
     assert "Queued 1 event for processing. 1 already processed" in response.content.decode()
-    assert admin_client.get(
-        reverse("admin:orders_paymentevent_delete", args=[done.pk])
-    ).status_code == 403
+    assert (
+        admin_client.get(reverse("admin:orders_paymentevent_delete", args=[done.pk])).status_code
+        == 403
+    )
 
 
 # --- The upload progress UI, in a real browser ------------------------------------------

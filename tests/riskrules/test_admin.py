@@ -200,7 +200,8 @@ def test_decisions_and_settings_pages_load(admin_client, held):
     for name in ("riskdecision", "reviewaction", "blocklistentry", "alert"):
         assert admin_client.get(reverse(f"admin:riskrules_{name}_changelist")).status_code == 200
     # The settings singleton's list jumps to its one row.
-    settings_page = admin_client.get(reverse("admin:riskrules_risksettings_changelist"), follow=True)
+    settings_url = reverse("admin:riskrules_risksettings_changelist")
+    settings_page = admin_client.get(settings_url, follow=True)
     assert settings_page.status_code == 200
     assert settings_page.redirect_chain[-1][0].endswith("/risksettings/1/change/")
     assert Order.objects.count() == 3
