@@ -157,6 +157,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("KAMI_TASK_QUEUE", default="kami")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# acks_late tasks of a crashed worker come back after this long (Redis default: one hour);
+# the inbox sweeper usually re-queues unprocessed payment events well before.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "orders-expire-unpaid": {"task": "orders.tasks.expire_unpaid_orders", "schedule": 30.0},

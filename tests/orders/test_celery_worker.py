@@ -102,3 +102,83 @@ def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
     # Proof the work ran in the worker process, not in-process in the test.
     assert wait_for(lambda: "process_payment_event" in celery_worker_process.log_path.read_text())
     assert "succeeded" in celery_worker_process.log_path.read_text()
+
+
+def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
+    client, celery_worker_process, django_capture_on_commit_callbacks
+):
+    """SIGKILL the worker while its delivery transaction waits on the stock gate: PostgreSQL
+    rolls that transaction back, the event stays unprocessed, and the sweeper delivers it —
+    once."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from cardpool.models import CardKey
+    from orders.models import Delivery
+    from orders.tasks import sweep_unprocessed_payment_events
+    from shop.models import Product
+
+    product = stock_product(2, slug="crash")
+    order = OrderFactory(product=product, quantity=1)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_stock_gate() -> None:
+        with transaction.atomic():
+            list(Product.objects.select_for_update().filter(pk=product.pk))
+            holding.set()
+            release.wait(60)
+        connections["default"].close()
+
+    holder = threading.Thread(target=hold_stock_gate)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        assert post_event(client, completed_event(order)).status_code == 200
+        # The worker picks the task up and blocks inside its transaction on the product lock.
+        assert wait_for(
+            lambda: "process_payment_event" in celery_worker_process.log_path.read_text()
+        )
+        with connection.cursor() as cursor:
+            assert wait_for(lambda: _lock_waiters(cursor) > 0, timeout=20)
+        celery_worker_process.send_signal(signal.SIGKILL)
+        celery_worker_process.wait(10)
+    finally:
+        release.set()
+        holder.join(10)
+
+    assert wait_for(lambda: _backends_of(connection) == 0, timeout=20)
+    event = PaymentEvent.objects.get()
+    assert event.processed_at is None  # the killed transaction left nothing behind
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
+    assert CardKey.objects.filter(order=order).count() == 0
+
+    celery_app.conf.task_always_eager = True  # this process now plays the surviving worker
+    PaymentEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_unprocessed_payment_events() == 1
+        assert sweep_unprocessed_payment_events() == 0
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
+    assert CardKey.objects.filter(order=order).count() == 1
+    assert Delivery.objects.filter(order=order).count() == 1
+
+
+def _lock_waiters(cursor) -> int:
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    return cursor.fetchone()[0]
+
+
+def _backends_of(conn) -> int:
+    """Other sessions still active in a transaction on the test database."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+        )
+        return cursor.fetchone()[0]
