@@ -33,7 +33,9 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/payment_to_key.py
+	$(BIN)/python bench/payment_to_key.py --keys-per-product 100000
+	$(BIN)/python bench/payment_to_key.py --worker
+	$(BIN)/python bench/risk_overhead.py
 
 clean:
 	rm -rf $(VENV) var/test-results.xml
