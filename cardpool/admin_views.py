@@ -21,6 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils import formats, timezone
 
 from cardpool.models import ImportBatch
 from cardpool.services import ImportReport, keys_import
@@ -121,6 +122,7 @@ def _stock_numbers(product_id: int) -> dict[str, int]:
 
 
 def _report_json(report: ImportReport, product: Product) -> dict[str, Any]:
+    batch = ImportBatch.objects.select_related("created_by").get(pk=report.batch_id)
     return {
         "ok": True,
         "message": f"{product}: {report}",
@@ -129,6 +131,16 @@ def _report_json(report: ImportReport, product: Product) -> dict[str, Any]:
             "imported": report.imported,
             "duplicates": report.duplicates,
             "skipped": report.skipped,
+        },
+        # What the page's "Recent imports" table shows, so the script can add the row.
+        "batch": {
+            "id": batch.pk,
+            "created_at": formats.localize(timezone.localtime(batch.created_at)),
+            "source": batch.get_source_display(),
+            "created_by": str(batch.created_by or ""),
+            "imported": batch.imported,
+            "duplicates": batch.duplicates,
+            "skipped": batch.skipped,
         },
         "stock": _stock_numbers(product.pk),
     }

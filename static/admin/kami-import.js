@@ -36,6 +36,22 @@
     });
   }
 
+  function addRecentImport(batch) {
+    var table = document.getElementById("kami-recent-imports");
+    if (!table || !batch) return;
+    var row = document.createElement("tr");
+    [batch.id, batch.created_at, batch.source, batch.created_by || "—", batch.imported,
+      batch.duplicates, batch.skipped].forEach(function (value) {
+      var cell = document.createElement("td");
+      cell.textContent = value;
+      row.appendChild(cell);
+    });
+    table.tBodies[0].insertBefore(row, table.tBodies[0].firstChild);
+    table.hidden = false;
+    var empty = document.getElementById("kami-no-imports");
+    if (empty) empty.hidden = true;
+  }
+
   function finish() {
     statusBox.hidden = true;
     submit.disabled = false;
@@ -85,6 +101,7 @@
       if (data.ok) {
         show("success", [data.message]);
         updateStock(data.stock);
+        addRecentImport(data.batch);
         form.reset(); // the keys are in: clear them so a second click cannot re-send them
       } else {
         show("error", ["Nothing was imported."].concat(data.errors || [data.message || "Error"]));

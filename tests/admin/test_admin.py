@@ -191,6 +191,7 @@ def test_import_xhr_answers_json_report(admin_client):
         "skipped": 0,
     }
     assert "imported 2, duplicates 0, skipped 0" in data["message"]
+    assert data["batch"]["created_by"] == "admin" and data["batch"]["source"] == "Admin"
     assert data["stock"] == {"available_keys": 3, "claimed": 0, "stock": 3}
 
 
@@ -485,6 +486,7 @@ def test_import_page_uploads_with_progress_in_browser(live_server, monkeypatch, 
             message = result.text_content()
             states = page.evaluate("window.__kamiStates")
             stock = page.text_content('[data-stock="stock"]')
+            recent_row = page.inner_text("#kami-recent-imports tbody tr")
             still_on_page = page.url
         finally:
             browser.close()
@@ -493,5 +495,6 @@ def test_import_page_uploads_with_progress_in_browser(live_server, monkeypatch, 
     assert "imported 20000, duplicates 1, skipped 0" in message
     assert any(s.startswith("Uploading") for s in states) and "Processing…" in states
     assert stock == "20000"
+    assert "20000" in recent_row and "owner" in recent_row
     assert still_on_page.endswith(import_url(product))  # answered in place, no page load
     assert CardKey.objects.filter(product=product).count() == 20_000

@@ -97,6 +97,7 @@ def new_context(chromium_browser, request) -> Iterator[Callable]:
 
 def _save(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"\[(.*?)\]", r"-\1", name)  # test_x[phone]-01-step -> test_x-phone-01-step
     path = ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png")
     # A screenshot must never hide the real failure.
     with contextlib.suppress(Exception):
