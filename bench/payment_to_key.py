@@ -118,7 +118,10 @@ def main() -> None:
         for i in range(args.orders):
             order = order_create(
                 req=CheckoutRequest(
-                    product="bench", quantity=1, email=f"b{i}@example.com", client_ip="127.0.0.1"
+                    product="bench",
+                    quantity=1,
+                    email=f"b{i}@example.com",
+                    client_ip=f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
                 )
             )
             payload = encode(

@@ -12,11 +12,11 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, F, Q, Sum, When
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cardpool.models import CardKey
-from cardpool.reservation import reserve_keys_for_order
+from cardpool.reservation import ReservationConflict, reserve_keys_for_order
 from commissions.hooks import post_commissions_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
@@ -28,11 +28,13 @@ DELIVERABLE = frozenset({OrderStatus.PAID, OrderStatus.BACKORDERED, OrderStatus.
 
 
 def claim_time(order: Order, *, now: datetime) -> datetime:
-    """When the order joined the line for keys: at checkout if it paid inside its hold (the
-    hold reserved its place), otherwise when its payment arrived."""
-    if order.paid_at and order.paid_at <= order.hold_expires_at:
-        return order.created_at
-    return order.paid_at or now
+    """When the order joined the line for keys (``Order.queued_at``): at checkout if it paid
+    inside its hold (the hold reserved its place), otherwise when its payment arrived. An order
+    coming out of review joins the line *now*: on hold it claimed nothing and its keys were
+    sold on to others, who must not lose them to it."""
+    if order.status == OrderStatus.ON_HOLD or order.queued_at is None:
+        return now
+    return order.queued_at
 
 
 def keys_free_for(order: Order, *, now: datetime) -> int:
@@ -52,12 +54,7 @@ def keys_free_for(order: Order, *, now: datetime) -> int:
         .exclude(pk=order.pk)
         .filter(
             Q(status=OrderStatus.PENDING, hold_expires_at__gt=now, created_at__lt=t)
-            | Q(
-                status=OrderStatus.BACKORDERED,
-                paid_at__lte=F("hold_expires_at"),
-                created_at__lt=t,
-            )
-            | Q(status=OrderStatus.BACKORDERED, paid_at__gt=F("hold_expires_at"), paid_at__lt=t)
+            | Q(status=OrderStatus.BACKORDERED, queued_at__lt=t)
         )
     )
     held = ahead.aggregate(total=Sum("quantity"))["total"] or 0
@@ -73,11 +70,20 @@ def order_deliver(
     """
     if order.status not in DELIVERABLE:
         raise ValueError(f"{order.order_no} is {order.status}, not deliverable")
+    if order.refund_requested_at is not None:
+        raise ValueError(f"{order.order_no} is being refunded: it must not be delivered")
     now = timezone.now()
     lock_product(order.product_id)
+    if order.status == OrderStatus.ON_HOLD:
+        Order.objects.filter(pk=order.pk).update(queued_at=now)
+        order.queued_at = now
     key_ids: list[int] = []
     if keys_free_for(order, now=now) >= order.quantity:
         key_ids = reserve_keys_for_order(order=order, quantity=order.quantity, now=now)
+        if not key_ids:
+            # Enough keys exist but some are briefly locked (a void, a re-encryption): retry
+            # rather than backorder a buyer the shop can serve.
+            raise ReservationConflict(f"{order.order_no}: free keys are locked right now")
     if not key_ids:
         if order.status != OrderStatus.BACKORDERED:
             order_transition(
@@ -87,13 +93,15 @@ def order_deliver(
                 actor=actor,
             )
         return None
-    received = payment_event.received_at if payment_event else order.paid_at
-    latency_ms = int((now - received).total_seconds() * 1000) if received else None
+    # Payment-to-key latency means something only for a delivery straight from a payment;
+    # a restock or an approval days later would only distort the alert and the numbers.
+    latency_ms = (
+        max(0, int((now - payment_event.received_at).total_seconds() * 1000))
+        if payment_event is not None
+        else None
+    )
     delivery = Delivery.objects.create(
-        order=order,
-        key_count=len(key_ids),
-        payment_event=payment_event,
-        latency_ms=max(latency_ms, 0) if latency_ms is not None else None,
+        order=order, key_count=len(key_ids), payment_event=payment_event, latency_ms=latency_ms
     )
     order_transition(
         order=order,
@@ -124,16 +132,18 @@ def backorders_deliver(*, product_id: int) -> int:
     delivered = 0
     ids = list(
         Order.objects.filter(product_id=product_id, status=OrderStatus.BACKORDERED)
-        .annotate(
-            claim=Case(
-                When(paid_at__lte=F("hold_expires_at"), then=F("created_at")), default=F("paid_at")
-            )
-        )
-        .order_by("claim", "pk")
+        .order_by("queued_at", "pk")
         .values_list("pk", flat=True)
     )
     for order_id in ids:
-        if not order_deliver_backorder(order_id=order_id):
-            break  # the oldest could not be served: nobody behind it may jump the queue
+        try:
+            served = order_deliver_backorder(order_id=order_id)
+        except Exception:
+            # One broken order must not hold every backorder behind it hostage; it stays
+            # backordered, is retried by the periodic task, and the failure is in the log.
+            logger.exception("backorder %s could not be delivered", order_id)
+            continue
+        if not served:
+            break  # the first in line could not be served: nobody behind it may jump the queue
         delivered += 1
     return delivered

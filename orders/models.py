@@ -52,6 +52,19 @@ class Order(models.Model):
     paid_amount = models.BigIntegerField(null=True, blank=True)
     paid_currency = models.CharField(max_length=3, blank=True)
     refunded_amount = models.BigIntegerField(default=0)
+    refund_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A full refund was asked of the provider: the order must never be delivered.",
+    )
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "The order's place in line for keys: its checkout if it paid inside its hold, "
+            "else its payment (or the owner's approval after a review)."
+        ),
+    )
     disputed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -22,6 +22,9 @@ from orders.services import orders_expire_lapsed
 logger = logging.getLogger(__name__)
 
 SWEEP_AFTER = timedelta(seconds=30)
+# An event that failed this often needs a human (the failed-delivery alert says so); sweeping
+# it forever would only pile retries on retries.
+SWEEP_MAX_ATTEMPTS = 30
 
 
 @shared_task(
@@ -40,8 +43,10 @@ def sweep_unprocessed_payment_events() -> int:
     """Re-enqueue stored events never processed (broker outage, crashed worker, lost task)."""
     cutoff = timezone.now() - SWEEP_AFTER
     ids = list(
-        PaymentEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-        .order_by("received_at")
+        PaymentEvent.objects.filter(
+            processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=SWEEP_MAX_ATTEMPTS
+        )
+        .order_by("attempts", "received_at")
         .values_list("pk", flat=True)[:500]
     )
     for event_id in ids:

@@ -187,7 +187,7 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(status=OrderStatus.ON_HOLD)
+            .filter(status=OrderStatus.ON_HOLD, refund_requested_at__isnull=True)
             .prefetch_related(Prefetch("events", queryset=holds, to_attr="hold_events"))
         )
 

@@ -117,6 +117,8 @@ def review_approve(*, order_id: int, actor) -> str:
             return "no such order"
         if order.status != OrderStatus.ON_HOLD:
             return f"not on hold ({order.status}), left alone"
+        if order.refund_requested_at is not None:
+            return "a refund is underway, left alone"
         delivery = order_deliver(order=order, actor=actor)
         result = "delivered" if delivery is not None else "backordered: no keys free"
         _record_review(order=order, action=ReviewAction.Action.APPROVE, actor=actor, result=result)

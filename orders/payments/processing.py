@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -23,6 +24,36 @@ from orders.transitions import PAID_STATUSES, order_note, order_transition
 from riskrules import hooks as risk_hooks
 
 logger = logging.getLogger(__name__)
+
+
+class OrderNotYetKnown(Exception):
+    """A refund or dispute names a payment no processed checkout has recorded yet (Stripe does
+    not order its events). Failing keeps the event unprocessed, so it is retried."""
+
+
+RETRY_UNMATCHED_FOR = timedelta(days=1)
+
+
+WEBHOOK_DELAY_TRUSTED = timedelta(seconds=5)
+
+
+def payment_time(event: PaymentEvent) -> datetime:
+    """When the payment happened. Normally when its event reached us; but when the event is
+    clearly late (an outage, Stripe's retries) its signed ``created`` time, so a delayed webhook
+    does not cost the buyer their place in line. (``created`` has whole-second precision, too
+    coarse to order events arriving on time.)"""
+    created = event.payload.get("created")
+    if isinstance(created, int):
+        created_at = datetime.fromtimestamp(created, tz=UTC)
+        if event.received_at - created_at > WEBHOOK_DELAY_TRUSTED:
+            return created_at
+    return event.received_at
+
+
+def _unmatched(event: PaymentEvent, what: str) -> None:
+    if timezone.now() - event.received_at < RETRY_UNMATCHED_FOR:
+        raise OrderNotYetKnown(f"{what} {event.event_id} matches no order yet")
+    logger.warning("%s %s matched no order within a day; giving up", what, event.event_id)
 
 
 def _order_no_of_session(session: dict[str, Any]) -> str:
@@ -59,12 +90,19 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
         return
     paid_amount = session.get("amount_total")
     paid_currency = str(session.get("currency") or "").upper()
+    paid_at = payment_time(event)
+    # Paid inside its hold (even if the sweeper expired it while the event was on its way):
+    # it keeps the place in line its checkout took. Otherwise it queues from its payment.
+    in_time = order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and (
+        paid_at <= order.hold_expires_at
+    )
     order_transition(
         order=order,
         to_status=OrderStatus.PAID,
         kind="paid",
         data=facts,
-        paid_at=event.received_at,
+        paid_at=paid_at,
+        queued_at=order.created_at if in_time else paid_at,
         paid_amount=paid_amount if isinstance(paid_amount, int) else None,
         paid_currency=paid_currency[:3],
         payment_intent=str(session.get("payment_intent") or "")[:255],
@@ -127,7 +165,7 @@ def handle_charge_refunded(event: PaymentEvent) -> None:
     charge = event.payload["data"]["object"]
     order = _order_by_payment_intent(str(charge.get("payment_intent") or ""))
     if order is None:
-        logger.warning("refund event %s matches no order", event.event_id)
+        _unmatched(event, "refund")
         return
     event.order = order
     refunded_total = int(charge.get("amount_refunded") or 0)
@@ -159,7 +197,7 @@ def handle_dispute_created(event: PaymentEvent) -> None:
     dispute = event.payload["data"]["object"]
     order = _order_by_payment_intent(str(dispute.get("payment_intent") or ""))
     if order is None:
-        logger.warning("dispute event %s matches no order", event.event_id)
+        _unmatched(event, "dispute")
         return
     event.order = order
     if order.disputed_at is None:

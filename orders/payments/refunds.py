@@ -13,6 +13,7 @@ import secrets
 
 import stripe
 from django.conf import settings
+from django.utils import timezone
 
 from orders.models import Order
 from orders.payments.inbox import payment_event_receive
@@ -33,6 +34,12 @@ def payment_refund(*, order: Order, amount: int | None = None, actor=None) -> No
         raise InvalidInput(f"Order {order.order_no} has no payment to refund.")
     if not 0 < amount <= remaining:
         raise InvalidInput(f"Refund between 0 and {remaining} minor units.")
+    if amount == remaining:
+        # A full refund is underway: from now on nothing may deliver this order, even if an
+        # approval races the provider's answer.
+        Order.objects.filter(pk=order.pk, refund_requested_at__isnull=True).update(
+            refund_requested_at=timezone.now()
+        )
     order_note(order=order, kind="refund_requested", data={"amount": amount}, actor=actor)
     if order.payment_provider == "stripe":
         try:

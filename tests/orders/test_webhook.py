@@ -281,3 +281,109 @@ def test_refund_of_unpaid_order_is_refused(order):
 
     with pytest.raises(InvalidInput):
         payment_refund(order=order)
+
+
+def test_refund_processed_before_its_checkout_event_is_retried_not_dropped(
+    client, order, django_capture_on_commit_callbacks
+):
+    from orders.payments.processing import payment_event_process
+    from orders.tasks import sweep_unprocessed_payment_events
+
+    refund = refund_event("pi_early", amount=order.amount, amount_refunded=order.amount)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_event(client, refund).status_code == 200  # processing fails: no order yet
+    early = PaymentEvent.objects.get(type="charge.refunded")
+    assert early.processed_at is None and "matches no order yet" in early.last_error
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(client, completed_event(order, payment_intent="pi_early"))
+    PaymentEvent.objects.filter(pk=early.pk).update(
+        received_at=timezone.now() - timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_unprocessed_payment_events()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED and order.refunded_amount == order.amount
+    # A day later an unmatched event is given up on (processed) rather than retried forever.
+    stray = refund_event("pi_never", amount=100, amount_refunded=100)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(client, stray)
+    row = PaymentEvent.objects.get(event_id=stray["id"])
+    PaymentEvent.objects.filter(pk=row.pk).update(received_at=timezone.now() - timedelta(days=2))
+    assert payment_event_process(event_id=row.pk) is True
+
+
+def test_delayed_webhook_of_a_payment_in_time_keeps_its_place_in_line(
+    deliver, django_capture_on_commit_callbacks
+):
+    product = stock_product(0, slug="p")
+    paid = timezone.now() - timedelta(minutes=20)  # when Stripe took the money
+    in_time = OrderFactory(product=product, hold_expires_at=paid + timedelta(minutes=1))
+    Order.objects.filter(pk=in_time.pk).update(created_at=paid - timedelta(minutes=5))
+    late = OrderFactory(product=product, hold_expires_at=timezone.now() - timedelta(minutes=1))
+    deliver(completed_event(late))  # paid just now, after its hold: backordered, queued now
+    delayed = completed_event(in_time)
+    delayed["created"] = int(paid.timestamp())
+    deliver(delayed)  # reaches us 20 minutes late (an outage)
+    in_time.refresh_from_db()
+    assert abs((in_time.paid_at - paid).total_seconds()) < 1
+    assert in_time.queued_at == in_time.created_at  # paid inside its hold
+    with django_capture_on_commit_callbacks(execute=True):
+        keys_import(product=product, text="ONE")
+    in_time.refresh_from_db()
+    late.refresh_from_db()
+    assert (in_time.status, late.status) == (OrderStatus.DELIVERED, OrderStatus.BACKORDERED)
+
+
+def test_order_approved_after_review_does_not_take_keys_held_by_a_newer_buyer(deliver):
+    from orders.delivery import order_deliver
+    from orders.locks import lock_order
+
+    product = stock_product(1, slug="p")
+    reviewed = OrderFactory(product=product)
+    deliver(completed_event(reviewed, amount_total=1))  # wrong amount: on hold, claims nothing
+    reviewed.refresh_from_db()
+    assert reviewed.status == OrderStatus.ON_HOLD
+    newer = OrderFactory(product=product)  # stock showed 1: its checkout holds that key
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert order_deliver(order=lock_order(reviewed.pk)) is None  # approval: backordered
+    deliver(completed_event(newer))
+    newer.refresh_from_db()
+    reviewed.refresh_from_db()
+    assert newer.status == OrderStatus.DELIVERED  # paid inside its hold: it gets its key
+    assert reviewed.status == OrderStatus.BACKORDERED
+
+
+def test_old_backorder_is_delivered_without_a_latency_and_broken_ones_do_not_block(
+    deliver, django_capture_on_commit_callbacks
+):
+    product = stock_product(0, slug="p")
+    lapsed = timezone.now() - timedelta(minutes=1)
+    first = OrderFactory(product=product, hold_expires_at=lapsed)
+    second = OrderFactory(product=product, hold_expires_at=lapsed)
+    deliver(completed_event(first))
+    deliver(completed_event(second))
+    Order.objects.filter(pk=first.pk).update(paid_at=timezone.now() - timedelta(days=40))
+    with django_capture_on_commit_callbacks(execute=True):
+        keys_import(product=product, text="K1\nK2")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (OrderStatus.DELIVERED, OrderStatus.DELIVERED)
+    assert first.delivery.latency_ms is None
+
+
+def test_rejected_order_with_refund_underway_can_never_be_delivered(deliver, order):
+    from django.db import transaction
+
+    from orders.delivery import order_deliver
+    from orders.locks import lock_order
+    from orders.payments.refunds import payment_refund
+
+    deliver(completed_event(order, amount_total=1))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ON_HOLD
+    payment_refund(order=order)  # its charge.refunded has not come back yet
+    with pytest.raises(ValueError, match="being refunded"), transaction.atomic():
+        order_deliver(order=lock_order(order.pk))
+    assert CardKey.objects.filter(order=order).count() == 0
