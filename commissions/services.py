@@ -68,6 +68,19 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
         return []
     conf = CommissionSettings.load()
     now = timezone.now()
+    if order.currency != conf.currency:
+        # Balances and withdrawals are kept in one currency; adding yen to dollars would pay
+        # promoters fiction. Such orders earn nothing, visibly, until rates per currency exist.
+        from orders.transitions import order_note
+
+        order_note(
+            order=order,
+            kind="commission_skipped",
+            message=f"Sold in {order.currency}; commissions are paid in {conf.currency} only.",
+        )
+        attribution.posted_at = now
+        attribution.save(update_fields=["posted_at"])
+        return []
     available_at = (order.delivered_at or now) + timedelta(days=conf.hold_days)
     base = _paid_total(order)
     entries = []

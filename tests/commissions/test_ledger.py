@@ -396,3 +396,30 @@ def test_balances_stay_fast_for_100k_entries(promoter, product):
     elapsed = time.perf_counter() - started
     assert balances.pending + balances.available == sum(1 if i % 3 else -1 for i in range(100_000))
     assert elapsed < 0.5, f"balances took {elapsed:.3f}s"
+
+
+def test_orders_in_another_currency_earn_nothing_rather_than_mixed_balances(
+    client, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import User
+
+    from commissions.models import LedgerEntry, Promoter
+    from orders.models import Order
+    from tests.factories import stock_product
+    from tests.stripe_helpers import completed_event, post_event
+
+    user = User.objects.create_user("yen-promoter", "yen@example.com", "pw-yen-12345")
+    promoter = Promoter.objects.create(user=user, code="YEN")
+    stock_product(1, slug="jp", currency="JPY", price=10000)
+    response = client.post(
+        "/api/v1/orders",
+        {"product": "jp", "quantity": 1, "email": "buyer@example.com", "ref": "YEN"},
+        content_type="application/json",
+    )
+    order = Order.objects.get(order_no=response.json()["order_no"])
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(client, completed_event(order))
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    assert not LedgerEntry.objects.filter(promoter=promoter).exists()
+    assert order.events.filter(kind="commission_skipped").exists()
