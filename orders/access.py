@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hmac
 import time
+from functools import cache as memoize
 
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
@@ -26,6 +27,11 @@ COOKIE_MAX_AGE = 60 * 60 * 24 * 90
 COOKIE_MAX_ORDERS = 30
 LOOKUP_FAILURES_ALLOWED = 30
 LOOKUP_WINDOW_SECONDS = 600
+
+
+@memoize
+def _dummy_password_hash() -> str:
+    return make_password("kami-dummy-lookup-password")
 
 
 def orders_in_cookie(request: HttpRequest) -> list[str]:
@@ -53,12 +59,16 @@ def may_view(request: HttpRequest, order: Order) -> bool:
     return order.order_no in orders_in_cookie(request)
 
 
-def credentials_match(order: Order, *, email: str = "", query_password: str = "") -> bool:
+def credentials_match(order: Order | None, *, email: str = "", query_password: str = "") -> bool:
+    """Constant work whatever the outcome: a password is always hashed, against a dummy when
+    there is no order or no password, so timing does not tell whether an order exists."""
+    stored = order.query_password_hash if order is not None else ""
+    password_ok = check_password(query_password or "-", stored or _dummy_password_hash())
+    if order is None:
+        return False
     if email and hmac.compare_digest(normalise_email(email), order.email):
         return True
-    if query_password and order.query_password_hash:
-        return check_password(query_password, order.query_password_hash)
-    return False
+    return bool(query_password and stored and password_ok)
 
 
 def _failures_key(ip: str | None) -> str:
@@ -94,7 +104,7 @@ def order_lookup(
     """The order if the credentials match, else None (and the failure is counted)."""
     lookup_guard(ip)
     order = Order.objects.select_related("product").filter(order_no=order_no.strip()).first()
-    if order is not None and credentials_match(order, email=email, query_password=query_password):
+    if credentials_match(order, email=email, query_password=query_password):
         return order
     lookup_failed(ip)
     return None

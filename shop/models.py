@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Self
 
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+
+# A key's slot in its order is a small integer; one order never needs more keys than this.
+MAX_KEYS_PER_ORDER = 1000
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD or CNY.")
 
@@ -39,7 +42,9 @@ class Product(models.Model):
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
     on_sale = models.BooleanField(default=True)
     max_per_order = models.PositiveIntegerField(
-        default=10, validators=[MinValueValidator(1)], help_text="Most keys one order may buy."
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_KEYS_PER_ORDER)],
+        help_text="Most keys one order may buy.",
     )
     low_stock_threshold = models.PositiveIntegerField(default=5)
     sort_order = models.IntegerField(default=0)
@@ -51,7 +56,8 @@ class Product(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
             models.CheckConstraint(
-                condition=Q(max_per_order__gte=1), name="product_max_per_order_positive"
+                condition=Q(max_per_order__gte=1, max_per_order__lte=MAX_KEYS_PER_ORDER),
+                name="product_max_per_order_range",
             ),
             models.CheckConstraint(
                 condition=Q(currency__regex=r"^[A-Z]{3}$"), name="product_currency_iso"

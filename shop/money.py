@@ -27,8 +27,15 @@ ZERO_DECIMAL = frozenset(
 )
 
 
+# ISO 4217 currencies with three decimal places (Stripe follows ISO for these).
+THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+
+
 def exponent(currency: str) -> int:
-    return 0 if currency.upper() in ZERO_DECIMAL else 2
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    return 3 if code in THREE_DECIMAL else 2
 
 
 def to_decimal_string(minor: int, currency: str) -> str:

@@ -148,3 +148,13 @@ def test_key_rotation_keeps_keys_readable_and_fingerprints_stable(settings):
     assert decrypt_secret(row.secret) == "ROTATE-ME"
     assert fingerprint("ROTATE-ME") == old_fp == row.fingerprint
     assert keys_import(product=product, text="ROTATE-ME").duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [(990, "USD", "9.90"), (500, "JPY", "500"), (1234, "KWD", "1.234"), (5, "EUR", "0.05")],
+)
+def test_money_decimal_strings_follow_iso_exponents(minor, currency, text):
+    from shop.money import to_decimal_string
+
+    assert to_decimal_string(minor, currency) == text
