@@ -103,7 +103,9 @@ def order_lookup(
 ) -> Order | None:
     """The order if the credentials match, else None (and the failure is counted)."""
     lookup_guard(ip)
-    order = Order.objects.select_related("product").filter(order_no=order_no.strip()).first()
+    order = (
+        Order.objects.select_related("product").filter(order_no=order_no.strip().upper()).first()
+    )
     if credentials_match(order, email=email, query_password=query_password):
         return order
     lookup_failed(ip)

@@ -17,6 +17,12 @@
     }
   });
 
+  // Order numbers are upper case (K + date + base32); accept one typed in lower case.
+  document.addEventListener("submit", function (event) {
+    var field = event.target.querySelector && event.target.querySelector("input[name=order_no]");
+    if (field) field.value = field.value.trim().toUpperCase();
+  });
+
   var panel = document.getElementById("order-panel");
   if (!panel) return;
   var WAITING = { pending: true, paid: true, backordered: true, on_hold: true };
