@@ -75,6 +75,7 @@ def test_unknown_and_foreign_orders_look_the_same(client, bought):
     stranger = Client()
     foreign = stranger.get(f"/o/{bought.order_no}")
     unknown = stranger.get("/o/K000000000NOPE")
+
     def strip(html: bytes, order_no: str) -> str:
         text = html.decode().replace(order_no, "ORDER")
         return re.sub(r'value="[^"]*"|csrfmiddlewaretoken[^>]*', "", text)
