@@ -16,8 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from commissions.models import Attribution, CommissionSettings, Promoter, PromoterSighting
-
-GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+from shop.identity import email_identity
 
 
 def ip_hash(ip: str | None) -> str:
@@ -26,19 +25,6 @@ def ip_hash(ip: str | None) -> str:
         return ""
     key = hashlib.sha256(f"kami.ip-hash:{settings.SECRET_KEY}".encode()).digest()
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
-
-
-def email_identity(email: str) -> str:
-    """``J.Doe+shop@GoogleMail.com`` → ``jdoe@gmail.com``: one person, one identity."""
-    email = (email or "").strip().lower()
-    local, sep, domain = email.rpartition("@")
-    if not sep or not local:
-        return email
-    local = local.split("+", 1)[0]
-    if domain in GMAIL_DOMAINS:
-        local = local.replace(".", "")
-        domain = "gmail.com"
-    return f"{local}@{domain}"
 
 
 def promoter_by_code(code: str) -> Promoter | None:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orders.models import Order
+from shop.identity import email_identity
 from shop.models import SingletonModel
 
 
@@ -178,8 +179,10 @@ def normalise_block_value(kind: str, value: str) -> str:
         if "." not in value or "@" in value:
             raise ValidationError({"value": "Enter a domain such as example.com."})
         return value
-    if kind == BlocklistEntry.Kind.EMAIL and "@" not in value:
-        raise ValidationError({"value": "Enter an email address."})
+    if kind == BlocklistEntry.Kind.EMAIL:
+        if "@" not in value:
+            raise ValidationError({"value": "Enter an email address."})
+        return email_identity(value)
     return value
 
 

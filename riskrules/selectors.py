@@ -16,6 +16,7 @@ from django.db.models.expressions import RawSQL
 
 from orders.models import Order, OrderStatus
 from riskrules.models import BlocklistEntry, RiskDecision, RiskRule, RuleAction
+from shop.identity import email_identity
 
 #: Orders that count as sales for averages and the stock forecast.
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.BACKORDERED)
@@ -83,7 +84,7 @@ def blocklist_match(*, email: str, client_ip: str | None, now: datetime) -> Bloc
     containment, or in Python on SQLite.
     """
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    candidates = Q(kind=BlocklistEntry.Kind.EMAIL, value=email) | Q(
+    candidates = Q(kind=BlocklistEntry.Kind.EMAIL, value__in={email, email_identity(email)}) | Q(
         kind=BlocklistEntry.Kind.DOMAIN, value__in=email_domains(email)
     )
     in_database = client_ip and connection.vendor == "postgresql"

@@ -195,6 +195,9 @@ def test_global_quantity_cap(product):
     ("kind", "value", "email", "ip", "message"),
     [
         ("email", "Bad@Example.com", "bad@example.com", IP, "email address"),
+        # +tags and Gmail's dots do not make another buyer.
+        ("email", "bad.guy@gmail.com", "Bad.Guy+x@googlemail.com", IP, "email address"),
+        ("email", "bad@example.com", "bad+again@example.com", IP, "email address"),
         ("domain", "evil.test", "x@mail.evil.test", IP, "email domain"),
         ("network", "203.0.113.0/24", "ok@example.com", "203.0.113.77", "network"),
         ("network", "2001:db8::1", "ok@example.com", "2001:db8::1", "network"),
