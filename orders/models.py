@@ -28,6 +28,11 @@ class Order(models.Model):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     email = models.EmailField()
+    buyer_identity = models.CharField(
+        max_length=254,
+        blank=True,
+        help_text="The email with case, +tags and Gmail dots folded: one person, one identity.",
+    )
     query_password_hash = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
@@ -89,6 +94,9 @@ class Order(models.Model):
             # Stock claims: active holds and backorders per product.
             models.Index(fields=["product", "status", "hold_expires_at"], name="order_claims_idx"),
             models.Index(fields=["email", "status"], name="order_email_status_idx"),
+            models.Index(
+                fields=["buyer_identity", "created_at"], name="order_identity_created_idx"
+            ),
             models.Index(fields=["client_ip", "status"], name="order_ip_status_idx"),
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
         ]

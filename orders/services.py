@@ -31,6 +31,7 @@ from orders.order_numbers import new_order_no
 from orders.transitions import order_transition
 from riskrules import hooks as risk_hooks
 from shop.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
+from shop.identity import email_identity
 from shop.models import Product, ShopSettings
 from shop.selectors import product_stock
 
@@ -78,12 +79,12 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
 
 
 def _check_unpaid_limits(
-    *, shop: ShopSettings, email: str, client_ip: str | None, now: datetime
+    *, shop: ShopSettings, identity: str, client_ip: str | None, now: datetime
 ) -> None:
     """Nobody may lock up the shop's stock: cap unpaid orders per email and per client IP.
     Called under the buyer's advisory locks, so concurrent checkouts count each other."""
     unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
-    if unpaid.filter(email=email).count() >= shop.max_unpaid_per_email:
+    if unpaid.filter(buyer_identity=identity).count() >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
             f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
             "pay or wait for one to expire first."
@@ -103,6 +104,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
     """
     risk_hooks.throttle_checkout(client_ip=req.client_ip)
     product, email = _validate(req)
+    identity = email_identity(email)
     shop = ShopSettings.load()
     now = timezone.now()
     ctx = risk_hooks.CheckoutContext(
@@ -114,9 +116,9 @@ def order_create(*, req: CheckoutRequest) -> Order:
     )
     try:
         with transaction.atomic():
-            lock_buyer(f"email:{email}", f"ip:{req.client_ip or ''}")
+            lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
             risk_hits = risk_hooks.screen_checkout(ctx=ctx)
-            _check_unpaid_limits(shop=shop, email=email, client_ip=req.client_ip, now=now)
+            _check_unpaid_limits(shop=shop, identity=identity, client_ip=req.client_ip, now=now)
             lock_product(product.pk)
             stock = product_stock(product.pk, now=now)
             if stock < req.quantity:
@@ -131,6 +133,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 amount=product.price * req.quantity,
                 currency=product.currency,
                 email=email,
+                buyer_identity=identity,
                 query_password_hash=make_password(req.query_password) if req.query_password else "",
                 client_ip=req.client_ip,
                 user_agent=(req.user_agent or "")[:400],

@@ -45,7 +45,7 @@ def velocity_seen(
             return None
         qs = qs.filter(client_ip=client_ip)
     else:
-        qs = qs.filter(email=email)
+        qs = qs.filter(buyer_identity=email_identity(email))
     if key in (RiskRule.Key.IP_PRODUCT, RiskRule.Key.EMAIL_PRODUCT):
         qs = qs.filter(product_id=product_id)
     if measure == RiskRule.Measure.UNITS:

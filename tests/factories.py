@@ -11,6 +11,7 @@ from cardpool.crypto import encrypt_secret, fingerprint
 from cardpool.models import CardKey
 from orders.models import Order
 from orders.order_numbers import new_order_no
+from shop.identity import email_identity
 from shop.models import Category, Product
 
 
@@ -58,6 +59,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     amount = factory.LazyAttribute(lambda o: o.unit_price * o.quantity)
     currency = factory.LazyAttribute(lambda o: o.product.currency)
     email = factory.Sequence(lambda n: f"buyer{n}@example.com")
+    buyer_identity = factory.LazyAttribute(lambda o: email_identity(o.email))
     client_ip = "203.0.113.10"
     hold_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
 

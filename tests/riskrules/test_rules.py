@@ -98,6 +98,15 @@ def test_velocity_by_each_key(product, roomy_unpaid_limits, key):
 
 
 @transactional
+def test_email_velocity_folds_tags_and_gmail_dots(product, roomy_unpaid_limits):
+    velocity(RiskRule.Key.EMAIL, limit=2)
+    checkout(email="bot+1@gmail.com", ip="198.51.100.1")
+    checkout(email="b.o.t+2@googlemail.com", ip="198.51.100.2")
+    with pytest.raises(Blocked):
+        checkout(email="BOT+3@gmail.com", ip="198.51.100.3")
+
+
+@transactional
 def test_velocity_in_units(product, roomy_unpaid_limits):
     velocity("email", limit=5, measure="units")
     checkout(quantity=3)
