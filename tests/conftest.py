@@ -65,6 +65,43 @@ def _clean_cache():
     yield
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One headless Chromium (Debian's, never a downloaded one) for the whole session, shared
+    by every browser test whatever the order they run in. Checks for the binary itself: a
+    session fixture is set up before ``_require_real_parts`` could skip the test.
+
+    Playwright's sync API keeps an asyncio loop in this thread from now on, so Django's
+    async-unsafe guard is switched off: the tests themselves are synchronous."""
+    if not shutil.which(CHROMIUM):
+        message = f"needs browser ({CHROMIUM}), which is not available on this machine"
+        if IN_CI:
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(f"SKIPPED LOUDLY: {message}")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def webhook_secret() -> str:
     return settings.STRIPE_WEBHOOK_SECRET

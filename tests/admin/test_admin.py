@@ -448,11 +448,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_import_page_uploads_with_progress_in_browser(live_server, monkeypatch, tmp_path):
-    # Playwright's sync API runs an event loop in this thread; the test itself is synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
+def test_import_page_uploads_with_progress_in_browser(live_server, chromium_browser, tmp_path):
     product = ProductFactory()
     owner = User.objects.create_superuser("owner", "owner@example.com", "owner-pass-123")
     client = Client()
@@ -461,35 +457,31 @@ def test_import_page_uploads_with_progress_in_browser(live_server, monkeypatch, 
     keys_file.write_text("".join(f"BROWSER-{i:06d}\n" for i in range(20_000)) + "BROWSER-000001\n")
     errors: list[str] = []
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+    context = chromium_browser.new_context()
+    try:
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
         )
-        try:
-            context = browser.new_context()
-            context.add_cookies(
-                [
-                    {
-                        "name": "sessionid",
-                        "value": client.cookies["sessionid"].value,
-                        "url": live_server.url,
-                    }
-                ]
-            )
-            page = context.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.add_init_script(RECORD_STATUS)
-            page.goto(live_server.url + import_url(product))
-            page.set_input_files("#id_file", str(keys_file))
-            page.click("#kami-import-form [type=submit]")
-            result = page.wait_for_selector("#kami-import-result li.success", timeout=60_000)
-            message = result.text_content()
-            states = page.evaluate("window.__kamiStates")
-            stock = page.text_content('[data-stock="stock"]')
-            recent_row = page.inner_text("#kami-recent-imports tbody tr")
-            still_on_page = page.url
-        finally:
-            browser.close()
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.add_init_script(RECORD_STATUS)
+        page.goto(live_server.url + import_url(product))
+        page.set_input_files("#id_file", str(keys_file))
+        page.click("#kami-import-form [type=submit]")
+        result = page.wait_for_selector("#kami-import-result li.success", timeout=60_000)
+        message = result.text_content()
+        states = page.evaluate("window.__kamiStates")
+        stock = page.text_content('[data-stock="stock"]')
+        recent_row = page.inner_text("#kami-recent-imports tbody tr")
+        still_on_page = page.url
+    finally:
+        context.close()
 
     assert not errors
     assert "imported 20000, duplicates 1, skipped 0" in message

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,43 +17,11 @@ import pytest
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 VIEWPORTS = {
     "phone": {"width": 390, "height": 844},
     "desktop": {"width": 1280, "height": 800},
 }
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="session")
-def chromium_browser():
-    """One Chromium for the session. Checks for the binary itself: a session fixture is set
-    up before the function-scoped ``_require_real_parts`` could skip the test."""
-    if not shutil.which(CHROMIUM):
-        message = f"needs browser ({CHROMIUM}), which is not available on this machine"
-        if IN_CI:
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(f"SKIPPED LOUDLY: {message}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(params=sorted(VIEWPORTS), ids=sorted(VIEWPORTS))
