@@ -105,7 +105,7 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_at",
         "delivered_at",
     ]
-    list_filter = ["status", "product", "created_at"]
+    list_filter = ["status", AttentionFilter, "product", "created_at"]
     list_select_related = ["product"]
     search_fields = ["order_no", "email"]
     search_help_text = "Order number or buyer email (or part of either)."
@@ -198,6 +198,29 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="refunded")
     def refunded_amount_display(self, obj: Order) -> str:
         return _money(obj.refunded_amount, obj.currency)
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    """Orders the owner should look at: flagged by a risk rule, disputed, partly refunded."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("flagged", "Flagged by a risk rule"),
+            ("disputed", "Disputed"),
+            ("partly_refunded", "Partly refunded"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]):
+        if self.value() == "flagged":
+            return queryset.filter(risk_decisions__outcome="flag").distinct()
+        if self.value() == "disputed":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "partly_refunded":
+            return queryset.filter(refunded_amount__gt=0).exclude(status="refunded")
+        return queryset
 
 
 class ProcessedFilter(admin.SimpleListFilter):

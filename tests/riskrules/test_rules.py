@@ -249,9 +249,11 @@ def test_disposable_domains_are_an_optional_list(product):
 # --- Actions, order, scope ----------------------------------------------------------------
 
 
-def test_flag_delivers_and_marks_the_order(product, django_capture_on_commit_callbacks):
+def test_flag_delivers_and_marks_the_order(
+    product, django_capture_on_commit_callbacks, admin_client
+):
     velocity("email", limit=1, action=RuleAction.FLAG)
-    checkout()
+    plain = checkout()
     flagged = checkout()
     with django_capture_on_commit_callbacks(execute=True):
         pay(flagged)
@@ -259,6 +261,9 @@ def test_flag_delivers_and_marks_the_order(product, django_capture_on_commit_cal
     assert flagged.status == OrderStatus.DELIVERED
     assert RiskDecision.objects.get(order=flagged).outcome == RuleAction.FLAG
     assert flagged.events.filter(kind="risk_flag").exists()
+    # The owner finds it in the order list under "needs attention".
+    page = admin_client.get("/admin/orders/order/?attention=flagged").content.decode()
+    assert flagged.order_no in page and plain.order_no not in page
 
 
 @transactional
