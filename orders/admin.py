@@ -93,6 +93,29 @@ class PaymentEventInline(ReadOnlyInline):
     show_change_link = True
 
 
+class AttentionFilter(admin.SimpleListFilter):
+    """Orders the owner should look at: flagged by a risk rule, disputed, partly refunded."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("flagged", "Flagged by a risk rule"),
+            ("disputed", "Disputed"),
+            ("partly_refunded", "Partly refunded"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]):
+        if self.value() == "flagged":
+            return queryset.filter(risk_decisions__outcome="flag").distinct()
+        if self.value() == "disputed":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "partly_refunded":
+            return queryset.filter(refunded_amount__gt=0).exclude(status="refunded")
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
@@ -198,29 +221,6 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="refunded")
     def refunded_amount_display(self, obj: Order) -> str:
         return _money(obj.refunded_amount, obj.currency)
-
-
-class AttentionFilter(admin.SimpleListFilter):
-    """Orders the owner should look at: flagged by a risk rule, disputed, partly refunded."""
-
-    title = "needs attention"
-    parameter_name = "attention"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            ("flagged", "Flagged by a risk rule"),
-            ("disputed", "Disputed"),
-            ("partly_refunded", "Partly refunded"),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]):
-        if self.value() == "flagged":
-            return queryset.filter(risk_decisions__outcome="flag").distinct()
-        if self.value() == "disputed":
-            return queryset.filter(disputed_at__isnull=False)
-        if self.value() == "partly_refunded":
-            return queryset.filter(refunded_amount__gt=0).exclude(status="refunded")
-        return queryset
 
 
 class ProcessedFilter(admin.SimpleListFilter):
