@@ -37,28 +37,12 @@ def start_worker(db: dict):
     """A real worker on the bench database; returns once it consumes from its queue."""
     import subprocess
 
-    env = os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}",
-    }
+    from shop.processes import celery_worker_command, database_url
+
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "shop",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            os.environ["KAMI_TASK_QUEUE"],
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
+        celery_worker_command(queue=os.environ["KAMI_TASK_QUEUE"], loglevel="WARNING", solo=True),
         cwd=ROOT,
-        env=env,
+        env=os.environ | {"DATABASE_URL": database_url(db)},
     )
     time.sleep(4)
     return worker

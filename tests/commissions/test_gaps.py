@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 from datetime import datetime, time, timedelta
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -29,6 +28,7 @@ from commissions.selectors import (
 )
 from commissions.services import account_key, ledger_adjust, withdrawal_request
 from orders.models import Order, OrderStatus
+from shop.processes import database_url
 from shop.referrals import REF_COOKIE
 from tests.commissions.factories import PromoterFactory
 from tests.stripe_helpers import completed_event, refund_event
@@ -248,14 +248,7 @@ def test_reconcile_finds_a_withdrawal_with_no_ledger_entry(promoter):
 
 def run_reconcile_process() -> subprocess.CompletedProcess:
     """``manage.py reconcile_ledger`` as a separate process, on this test's database."""
-    db = connection.settings_dict
-    url = "postgres://{user}:{password}@{host}:{port}/{name}".format(
-        user=quote(db["USER"] or "", safe=""),
-        password=quote(db["PASSWORD"] or "", safe=""),
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        name=db["NAME"],
-    )
+    url = database_url(connection.settings_dict)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings_test", "DATABASE_URL": url}
     return subprocess.run(
         [sys.executable, "manage.py", "reconcile_ledger"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +14,7 @@ from django.db import connection
 
 from orders.models import Order, OrderStatus, PaymentEvent
 from shop.celery import app as celery_app
+from shop.processes import celery_worker_command, database_url
 from tests.factories import OrderFactory, stock_product
 from tests.stripe_helpers import completed_event, post_event
 
@@ -27,11 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def celery_worker_process():
     """A real ``celery worker`` subprocess on Redis, reading the test database."""
     queue = f"kami-test-{uuid.uuid4().hex[:8]}"
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "shop.settings_test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "KAMI_TASK_QUEUE": queue,
@@ -39,21 +37,7 @@ def celery_worker_process():
     log_path = ROOT / "var" / f"{queue}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "shop",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            queue,
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        celery_worker_command(queue=queue, solo=True),
         cwd=ROOT,
         env=env,
         stdout=log,

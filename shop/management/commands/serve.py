@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from shop.processes import celery_worker_command
 
 
 def _periodic_loop(stop: threading.Event) -> None:
@@ -50,19 +51,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
             worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "shop",
-                    "worker",
-                    "-B",
-                    "--loglevel=INFO",
-                    "--concurrency=2",
-                    "-Q",
-                    settings.CELERY_TASK_DEFAULT_QUEUE,
-                ],
+                celery_worker_command(
+                    queue=settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=2, with_beat=True
+                )
             )
             self.stdout.write("Celery worker + beat started (Redis).")
         else:
