@@ -92,8 +92,11 @@ class Stats:
 
 def promoter_stats(*, promoter_id: int) -> Stats:
     clicks = ReferralClick.objects.filter(promoter_id=promoter_id).count()
+    # An order counts once it is paid: checkouts left unpaid are not conversions.
     orders = Attribution.objects.filter(
-        promoter_id=promoter_id, status=Attribution.Status.ATTRIBUTED
+        promoter_id=promoter_id,
+        status=Attribution.Status.ATTRIBUTED,
+        order__paid_at__isnull=False,
     ).count()
     team = Promoter.objects.filter(upline_id=promoter_id).count()
     return Stats(

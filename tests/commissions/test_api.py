@@ -63,7 +63,7 @@ def test_a_user_who_is_not_a_promoter_gets_403(client):
     assert response.status_code == 403 and response.json()["code"] == "forbidden"
 
 
-def test_me_shows_decimal_balances_and_counts(client, sell, promoter, settings):
+def test_me_shows_decimal_balances_and_counts(client, sell, checkout, promoter, settings):
     settings.SITE_URL = "https://shop.example"
     conf = CommissionSettings.load()
     conf.hold_days = 0
@@ -71,6 +71,7 @@ def test_me_shows_decimal_balances_and_counts(client, sell, promoter, settings):
     client.get("/?ref=ALICE")
     sell(quantity=1)
     sell(quantity=2)
+    checkout(ref="ALICE", email="unpaid@example.com")  # never paid: not an order that counts
     PromoterFactory(code="RECRUIT", upline=promoter)
     token = token_for(client, promoter.user.username)
     me = get(client, "/api/v1/promoter/me", token).json()
