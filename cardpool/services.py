@@ -8,7 +8,6 @@ the final word on duplicates, so two racing imports still cannot add the same ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -40,7 +39,6 @@ def keys_import(
     filename: str = "",
     source: str = ImportBatch.Source.CLI,
     user=None,
-    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import keys from ``text`` into ``product``'s pool and report what happened."""
     parsed = parse_keys(text, filename=filename)
@@ -70,8 +68,6 @@ def keys_import(
                 created_at=batch.created_at,
                 rows=[(encrypt_secret(key), fp) for fp, key in fresh.items() if fp not in existing],
             )
-            if progress:
-                progress(min(start + CHUNK, total), total)
         # Counting what landed (rather than what we tried) stays exact even when a concurrent
         # import won the race for some fingerprints: everything else was a duplicate.
         imported = CardKey.objects.filter(batch=batch).count()

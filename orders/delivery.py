@@ -15,12 +15,12 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from cardpool.models import CardKey
 from cardpool.reservation import ReservationConflict, reserve_keys_for_order
 from commissions.hooks import post_commissions_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
 from orders.transitions import order_transition
+from shop.selectors import available_key_count
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ def keys_free_for(order: Order, *, now: datetime) -> int:
     backorders are served first-come first-served on restock, and a late payer takes only keys
     nobody else is entitled to.
     """
-    available = CardKey.objects.filter(
-        product_id=order.product_id, status=CardKey.Status.AVAILABLE
-    ).count()
+    available = available_key_count(order.product_id)
     t = claim_time(order, now=now)
     ahead = (
         Order.objects.filter(product_id=order.product_id)

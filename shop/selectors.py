@@ -27,10 +27,8 @@ def available_key_count(product_id: int) -> int:
     return CardKey.objects.filter(product_id=product_id, status=CardKey.Status.AVAILABLE).count()
 
 
-def claimed_quantity(product_id: int, *, now: datetime, exclude_order_id: int | None = None) -> int:
+def claimed_quantity(product_id: int, *, now: datetime) -> int:
     qs = Order.objects.filter(claims_filter(now), product_id=product_id)
-    if exclude_order_id is not None:
-        qs = qs.exclude(pk=exclude_order_id)
     return qs.aggregate(total=Sum("quantity"))["total"] or 0
 
 
