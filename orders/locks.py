@@ -32,6 +32,17 @@ def lock_order_by_no(order_no: str) -> Order | None:
     )
 
 
+def lock_order_by_payment_intent(payment_intent: str) -> Order | None:
+    if not payment_intent:
+        return None
+    return (
+        Order.objects.select_for_update()
+        .select_related("product")
+        .filter(payment_intent=payment_intent)
+        .first()
+    )
+
+
 def lock_product(product_id: int) -> None:
     """The stock gate: checkout and delivery of one product take turns here."""
     list(Product.objects.select_for_update().filter(pk=product_id).values_list("pk"))

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from commissions.hooks import clawback_commissions_for_refund
 from orders.delivery import order_deliver
-from orders.locks import lock_order_by_no, lock_payment_event
+from orders.locks import lock_order_by_no, lock_order_by_payment_intent, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
 from orders.transitions import PAID_STATUSES, order_note, order_transition
 from riskrules import hooks as risk_hooks
@@ -150,24 +150,22 @@ def handle_checkout_expired(event: PaymentEvent) -> None:
         )
 
 
-def _order_by_payment_intent(payment_intent: str) -> Order | None:
-    if not payment_intent:
+def _lock_order_of_charge(event: PaymentEvent, what: str) -> Order | None:
+    """The locked order a charge or dispute event is about, matched by its payment intent."""
+    obj = event.payload["data"]["object"]
+    order = lock_order_by_payment_intent(str(obj.get("payment_intent") or ""))
+    if order is None:
+        _unmatched(event, what)
         return None
-    order_id = (
-        Order.objects.filter(payment_intent=payment_intent).values_list("pk", flat=True).first()
-    )
-    if order_id is None:
-        return None
-    return Order.objects.select_for_update().select_related("product").get(pk=order_id)
+    event.order = order
+    return order
 
 
 def handle_charge_refunded(event: PaymentEvent) -> None:
     charge = event.payload["data"]["object"]
-    order = _order_by_payment_intent(str(charge.get("payment_intent") or ""))
+    order = _lock_order_of_charge(event, "refund")
     if order is None:
-        _unmatched(event, "refund")
         return
-    event.order = order
     refunded_total = int(charge.get("amount_refunded") or 0)
     newly_refunded = refunded_total - order.refunded_amount
     if newly_refunded <= 0:
@@ -195,11 +193,9 @@ def handle_charge_refunded(event: PaymentEvent) -> None:
 
 def handle_dispute_created(event: PaymentEvent) -> None:
     dispute = event.payload["data"]["object"]
-    order = _order_by_payment_intent(str(dispute.get("payment_intent") or ""))
+    order = _lock_order_of_charge(event, "dispute")
     if order is None:
-        _unmatched(event, "dispute")
         return
-    event.order = order
     if order.disputed_at is None:
         now = timezone.now()
         Order.objects.filter(pk=order.pk).update(disputed_at=now)
