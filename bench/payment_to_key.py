@@ -14,23 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kami")
-os.environ.setdefault("KAMI_TEST_DB_NAME", "bench_kami")
+from benchdb import ROOT, configure, percentile, throwaway_database
+
+configure(KAMI_TEST_DB_NAME="bench_kami")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-os.environ.setdefault("EMAIL_URL", "memorymail://")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def start_worker(db: dict):
@@ -63,18 +52,11 @@ def main() -> None:
         os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
         os.environ["KAMI_TASK_QUEUE"] = f"kami-bench-{os.getpid()}"
 
-    import django
+    with throwaway_database():
+        from django.conf import settings
+        from django.db import connection
+        from django.test import Client
 
-    django.setup()
-    from django.conf import settings
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
         from cardpool.services import keys_import
         from orders.models import Delivery, Order
         from orders.payments.stripe_events import (
@@ -136,8 +118,6 @@ def main() -> None:
         ):
             p50, p95 = statistics.median(values), percentile(values, 95)
             print(f"{name}: p50 {p50:.1f}  p95 {p95:.1f}  max {max(values):.1f}")
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

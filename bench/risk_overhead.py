@@ -20,25 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kami")
-os.environ.setdefault("KAMI_TEST_DB_NAME", "bench_kami_risk")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
-os.environ.setdefault("KAMI_CACHE_PREFIX", "kami-bench-risk")
+from benchdb import configure, percentile, throwaway_database
+
+configure(
+    KAMI_TEST_DB_NAME="bench_kami_risk",
+    REDIS_URL="redis://127.0.0.1:6379/11",
+    KAMI_CACHE_PREFIX="kami-bench-risk",
+)
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-os.environ.setdefault("EMAIL_URL", "memorymail://")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -46,21 +37,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=400, help="checkouts per mode")
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         run(args.orders)
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def run(n: int) -> None:
