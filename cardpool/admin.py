@@ -104,4 +104,4 @@ class ImportBatchAdmin(ReadOnlyAdmin):
 
     @admin.display(description="report")
     def report(self, obj: ImportBatch) -> str:
-        return f"imported {obj.imported}, duplicates {obj.duplicates}, skipped {obj.skipped}"
+        return obj.report

@@ -31,6 +31,15 @@ class ImportBatch(models.Model):
     def __str__(self) -> str:
         return f"Import #{self.pk} into {self.product}"
 
+    @property
+    def report(self) -> str:
+        return import_report_text(self.imported, self.duplicates, self.skipped)
+
+
+def import_report_text(imported: int, duplicates: int, skipped: int) -> str:
+    """The one wording of an import's outcome (``import_keys`` prints it: contract §3)."""
+    return f"imported {imported}, duplicates {duplicates}, skipped {skipped}"
+
 
 class CardKey(models.Model):
     """A single key. ``secret`` is Fernet ciphertext; ``fingerprint`` de-duplicates per product.

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from cardpool.bulk_insert import insert_available_keys
 from cardpool.crypto import encrypt_secret, fingerprint, rotate_token
-from cardpool.models import CardKey, ImportBatch
+from cardpool.models import CardKey, ImportBatch, import_report_text
 from cardpool.parsing import parse_keys
 from shop.models import Product
 
@@ -29,7 +29,7 @@ class ImportReport:
     skipped: int
 
     def __str__(self) -> str:
-        return f"imported {self.imported}, duplicates {self.duplicates}, skipped {self.skipped}"
+        return import_report_text(self.imported, self.duplicates, self.skipped)
 
 
 def keys_import(

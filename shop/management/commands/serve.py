@@ -8,6 +8,7 @@ schedule beat would. Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import threading
@@ -17,6 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from shop.processes import celery_worker_command
+
+logger = logging.getLogger(__name__)
 
 
 def _periodic_loop(stop: threading.Event) -> None:
@@ -35,10 +38,8 @@ def _periodic_loop(stop: threading.Event) -> None:
             if elapsed % interval < tick:
                 try:
                     task()
-                except Exception:  # keep the loop alive; the task logs its own failure
-                    import logging
-
-                    logging.getLogger(__name__).exception("periodic task %s failed", task.name)
+                except Exception:  # keep the loop alive for the other jobs
+                    logger.exception("periodic task %s failed", task.name)
 
 
 class Command(BaseCommand):
