@@ -1,23 +1,28 @@
 """``manage.py serve``: what ``make run`` starts — the web server plus a task worker.
 
-With ``REDIS_URL`` a real Celery worker with an embedded beat runs beside the web server.
-Without it tasks already run in-process after commit, and a small thread here fires the
-periodic ones (expire unpaid orders, sweep the payment inbox, retry backorders) on the same
-schedule beat would. Ctrl-C stops everything.
+The web server is uvicorn running ``shop.server``'s ASGI application: HTTP on Django's WSGI
+handler in a fixed pool of ``WEB_THREADS`` threads (default 8), so the process holds at most
+that many database connections however many buyers are connected; the rest wait in the pool's
+queue. With ``REDIS_URL`` a real Celery worker with an embedded beat runs beside the web server.
+Without it tasks already run in-process after commit (in the request's thread), and a small
+thread here fires the periodic ones (expire unpaid orders, sweep the payment inbox, retry
+backorders) on the same schedule beat would. Ctrl-C (or SIGTERM) stops everything.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import threading
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from shop.processes import celery_worker_command
+from shop.server import build_application, uvicorn_server, web_threads
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +39,19 @@ def _periodic_loop(stop: threading.Event) -> None:
     tick = min(interval for _, interval in tasks)
     while not stop.wait(tick):
         elapsed += tick
+        close_old_connections()  # CONN_MAX_AGE and health checks apply to this thread too
         for task, interval in tasks:
             if elapsed % interval < tick:
                 try:
                     task()
                 except Exception:  # keep the loop alive for the other jobs
                     logger.exception("periodic task %s failed", task.name)
+        close_old_connections()
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM, once uvicorn has shut down gracefully and re-raised it: stop like Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -47,30 +59,41 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         host = os.environ.get("HOST", "127.0.0.1")
-        port = os.environ.get("PORT", "8000")
+        try:
+            port = int(os.environ.get("PORT", "8000"))
+            threads = web_threads()
+        except ValueError as exc:
+            raise CommandError(f"PORT/WEB_THREADS: {exc}") from None
+        server = uvicorn_server(build_application(threads), host=host, port=port)
         worker = None
         stop = threading.Event()
-        if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
-            worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                celery_worker_command(
-                    queue=settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=2, with_beat=True
+        previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+                worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                    celery_worker_command(
+                        queue=settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=2, with_beat=True
+                    )
+                )
+                self.stdout.write("Celery worker + beat started (Redis).")
+            else:
+                threading.Thread(target=_periodic_loop, args=(stop,), daemon=True).start()
+                self.stdout.write("No REDIS_URL: tasks run in-process after commit.")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs"
                 )
             )
-            self.stdout.write("Celery worker + beat started (Redis).")
-        else:
-            threading.Thread(target=_periodic_loop, args=(stop,), daemon=True).start()
-            self.stdout.write("No REDIS_URL: tasks run in-process after commit.")
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs"
+            self.stdout.write(
+                "Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2"
             )
-        )
-        self.stdout.write(
-            "Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2"
-        )
-        try:
-            call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
+            self.stdout.write(f"uvicorn, {threads} request threads (WEB_THREADS). Ctrl-C stops.")
+            self.stdout.flush()
+            server.run()  # returns (or raises KeyboardInterrupt) after a graceful shutdown
+        except KeyboardInterrupt:
+            pass
         finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
             stop.set()
             if worker is not None:
                 worker.terminate()

@@ -1,0 +1,133 @@
+"""The ASGI application ``serve`` (and any ASGI server) runs, and how ``serve`` runs it.
+
+HTTP goes to Django's *WSGI* handler on a fixed pool of ``WEB_THREADS`` threads (a2wsgi's
+``WSGIMiddleware``), not to Django's ``ASGIHandler``. The ASGI handler runs every request's
+sync view in a brand-new thread (asgiref's ``ThreadSensitiveContext`` gives each request its
+own single-thread executor), and Django's connections are per thread: each request would open
+a database connection, and with ``CONN_MAX_AGE`` > 0 leave it open, so 200 concurrent buyers
+meant 200 PostgreSQL connections. On a fixed pool each thread keeps one persistent connection
+(``CONN_MAX_AGE`` works as designed), so a process holds at most ``WEB_THREADS`` of them, and
+requests beyond that wait their turn in the pool's queue instead of in the database.
+
+The top level routes by ASGI scope type with the same contract as Channels'
+``ProtocolTypeRouter``, so WebSockets can later be added as one more ``"websocket"`` entry
+(or the router swapped for Channels' own) without touching HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEB_THREADS = 8
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def web_threads() -> int:
+    """``WEB_THREADS`` from the environment: request threads, hence DB connections, per process."""
+    raw = os.environ.get("WEB_THREADS", "").strip()
+    if not raw:
+        return DEFAULT_WEB_THREADS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"WEB_THREADS must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"WEB_THREADS must be at least 1, not {value}")
+    return value
+
+
+class ProtocolRouter:
+    """Dispatch on ``scope["type"]``, like ``channels.routing.ProtocolTypeRouter`` (same
+    constructor, same error for an unknown type), which can replace it once Channels is in."""
+
+    def __init__(self, application_mapping: Mapping[str, ASGIApp]) -> None:
+        self.application_mapping = dict(application_mapping)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            application = self.application_mapping[scope["type"]]
+        except KeyError:
+            raise ValueError(
+                f"No application configured for scope type {scope['type']!r}"
+            ) from None
+        await application(scope, receive, send)
+
+
+class Lifespan:
+    """The ``lifespan`` protocol: nothing to do at start-up; at shutdown run ``on_shutdown``
+    (blocking, so in a thread) once uvicorn has drained the open connections."""
+
+    def __init__(self, on_shutdown: Callable[[], None] | None = None) -> None:
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    if self.on_shutdown is not None:
+                        await asyncio.to_thread(self.on_shutdown)
+                except Exception as exc:
+                    logger.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_application(threads: int | None = None) -> ProtocolRouter:
+    """Kami's ASGI application: HTTP through Django's WSGI handler on ``threads`` threads.
+
+    Call it after ``DJANGO_SETTINGS_MODULE`` is set; it runs ``django.setup()``.
+    """
+    from a2wsgi import WSGIMiddleware
+    from django.core.wsgi import get_wsgi_application
+
+    threads = threads or web_threads()
+    http = WSGIMiddleware(get_wsgi_application(), workers=threads)
+
+    def shutdown() -> None:
+        # Queued requests were already answered or abandoned by the server's graceful
+        # shutdown; let the running ones finish, and the threads (with their connections) go.
+        http.executor.shutdown(wait=True, cancel_futures=True)
+
+    return ProtocolRouter({"http": http, "lifespan": Lifespan(on_shutdown=shutdown)})
+
+
+def uvicorn_server(application: ASGIApp, *, host: str, port: int):
+    """A uvicorn ``Server`` for ``application``, tuned for a burst of buyers.
+
+    - ``backlog`` 2048 (uvicorn's default; the kernel caps it at ``net.core.somaxconn``):
+      a burst of connections waits in the accept queue instead of being reset.
+    - no ``limit_concurrency``: connections above the thread count are accepted and their
+      requests queue for a thread, rather than being answered 503.
+    - ``timeout_graceful_shutdown``: Ctrl-C waits at most this long for requests in flight.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        lifespan="on",
+        backlog=2048,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        access_log=os.environ.get("WEB_ACCESS_LOG", "1") not in ("0", "false", "no"),
+        server_header=False,
+        proxy_headers=False,  # Kami reads X-Forwarded-For itself (TRUST_X_FORWARDED_FOR)
+        log_config=None,  # keep Django's LOGGING; uvicorn's loggers propagate to its root
+    )
+    return uvicorn.Server(config)
