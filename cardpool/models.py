@@ -44,13 +44,19 @@ def import_report_text(imported: int, duplicates: int, skipped: int) -> str:
 class CardKey(models.Model):
     """A single key. ``secret`` is Fernet ciphertext; ``fingerprint`` de-duplicates per product.
 
-    The check constraint ties the status to ownership: a sold key always names its order and a
-    slot in it, an unsold key never does; ``(order, slot)`` is unique, so one order cannot be
-    given the same slot twice even by a buggy or replayed delivery.
+    Stock is held key by key, not counted on the product: checkout *reserves* rows for its
+    pending order until ``reserved_until`` (the order's hold), payment flips that order's rows
+    to *sold*. Two buyers of one product therefore contend only for the same key row, and
+    ``SKIP LOCKED`` moves each to the next one.
+
+    The check constraint ties the status to ownership: a reserved or sold key always names its
+    order and a slot in it, an available or void key never does; ``(order, slot)`` is unique, so
+    one order cannot be given the same slot twice even by a buggy or replayed delivery.
     """
 
     class Status(models.TextChoices):
         AVAILABLE = "available", "Available"
+        RESERVED = "reserved", "Reserved"
         SOLD = "sold", "Sold"
         VOID = "void", "Void"
 
@@ -62,6 +68,11 @@ class CardKey(models.Model):
         "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="keys"
     )
     slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    reserved_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A reserved key is its pending order's until then; after it, anyone's.",
+    )
     batch = models.ForeignKey(
         ImportBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="keys"
     )
@@ -76,10 +87,29 @@ class CardKey(models.Model):
             models.UniqueConstraint(fields=["order", "slot"], name="cardkey_unique_order_slot"),
             models.CheckConstraint(
                 condition=(
-                    Q(status="sold", order__isnull=False, slot__gte=1, sold_at__isnull=False)
-                    | (Q(order__isnull=True, slot__isnull=True) & ~Q(status="sold"))
+                    Q(
+                        status="sold",
+                        order__isnull=False,
+                        slot__gte=1,
+                        sold_at__isnull=False,
+                        reserved_until__isnull=True,
+                    )
+                    | Q(
+                        status="reserved",
+                        order__isnull=False,
+                        slot__gte=1,
+                        sold_at__isnull=True,
+                        reserved_until__isnull=False,
+                    )
+                    | Q(
+                        status__in=["available", "void"],
+                        order__isnull=True,
+                        slot__isnull=True,
+                        sold_at__isnull=True,
+                        reserved_until__isnull=True,
+                    )
                 ),
-                name="cardkey_sold_iff_owned",
+                name="cardkey_status_matches_owner",
             ),
         ]
         indexes = [
@@ -87,6 +117,12 @@ class CardKey(models.Model):
                 fields=["product", "id"],
                 name="cardkey_available_idx",
                 condition=Q(status="available"),
+            ),
+            # Reservations that lapsed are free stock again; found by product and deadline.
+            models.Index(
+                fields=["product", "reserved_until"],
+                name="cardkey_reserved_idx",
+                condition=Q(status="reserved"),
             ),
         ]
 

@@ -1,43 +1,201 @@
-"""Reserving keys for a paid order: the only code that locks card-key rows.
+"""Holding and selling keys row by row: the only code that locks card-key rows.
 
-Called inside the delivery transaction, after the order and product locks (see the lock order
-in ``orders/services.py``). ``SKIP LOCKED`` lets deliveries of different orders pick disjoint
-rows without waiting; the conditional UPDATE (``status = 'available'``) and the constraints on
-``CardKey`` make it impossible for a key to be sold twice or an order to get a slot twice.
+A product is never a hot row. Checkout *reserves* free key rows for its pending order
+(``reserved_until`` = the order's hold); payment *sells* the rows its order reserved; an order
+that lost its reservation (it paid late, or was expired while its payment was on the way)
+*takes* free rows. Rows are picked with ``FOR UPDATE SKIP LOCKED``, so two buyers of one
+product never wait for each other: each moves on to the next free row. The conditional
+``WHERE status = …`` on every UPDATE and the constraints on ``CardKey`` (status matches owner;
+unique ``(order, slot)``) make it impossible for a key to be sold twice or an order to be given
+a slot twice, whatever the code path. On SQLite, which has no row locks, IMMEDIATE
+transactions serialise writers and the same conditional UPDATEs keep it exact.
+
+Free stock is ``available`` rows plus ``reserved`` rows whose ``reserved_until`` has passed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from cardpool.models import CardKey
 
+S = CardKey.Status
+TABLE = CardKey._meta.db_table
 
-class ReservationConflict(Exception):
-    """The keys picked were taken in the meantime; the transaction must roll back."""
+# Pick free rows of one product and give each the next slot of ``slots``, in one statement.
+# ``source`` is the WHERE clause naming which rows count as free for this pick.
+_PICK_AND_ASSIGN = """
+UPDATE {table} AS k
+SET status = %(status)s, order_id = %(order)s, slot = (%(slots)s::int[])[p.n],
+    reserved_until = %(until)s, sold_at = %(sold_at)s
+FROM (
+    SELECT id, row_number() OVER (ORDER BY id) AS n
+    FROM (
+        SELECT id FROM {table}
+        WHERE product_id = %(product)s AND {source}
+        ORDER BY {order_by} LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS free
+) AS p
+WHERE k.id = p.id AND {recheck}
+RETURNING k.slot
+"""
+
+_SOURCES = {
+    # rows never reserved, or released
+    "available": ("status = 'available'", "id", "k.status = 'available'"),
+    # reservations whose hold has run out: anyone's now
+    "lapsed": (
+        "status = 'reserved' AND reserved_until <= %(now)s AND order_id <> %(order)s",
+        "reserved_until, id",
+        "k.status = 'reserved' AND k.reserved_until <= %(now)s",
+    ),
+    # reservations of the given orders (pending orders behind the taker in line)
+    "of_orders": (
+        "status = 'reserved' AND order_id = ANY(%(from_orders)s)",
+        "id DESC",
+        "k.status = 'reserved'",
+    ),
+}
 
 
-def reserve_keys_for_order(*, order, quantity: int, now: datetime) -> list[int]:
-    """Mark ``quantity`` available keys of the order's product sold to it; return their ids.
+def _pick_sql(source: str) -> str:
+    where, order_by, recheck = _SOURCES[source]
+    return _PICK_AND_ASSIGN.format(table=TABLE, source=where, order_by=order_by, recheck=recheck)
 
-    Returns ``[]`` without writing anything when fewer than ``quantity`` keys can be had.
-    """
-    qs = CardKey.objects.filter(product_id=order.product_id, status=CardKey.Status.AVAILABLE)
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True)
-    ids = list(qs.order_by("pk").values_list("pk", flat=True)[:quantity])
-    if len(ids) < quantity:
+
+def _pick_orm(
+    source: str, *, product_id: int, order_id: int, slots: Sequence[int], fields: dict, params
+) -> list[int]:
+    """The same pick for databases without row locks (SQLite: writers are serialised)."""
+    qs = CardKey.objects.filter(product_id=product_id)
+    if source == "available":
+        qs, order_by = qs.filter(status=S.AVAILABLE), ["pk"]
+    elif source == "lapsed":
+        qs = qs.filter(status=S.RESERVED, reserved_until__lte=params["now"]).exclude(
+            order_id=order_id
+        )
+        order_by = ["reserved_until", "pk"]
+    else:
+        qs = qs.filter(status=S.RESERVED, order_id__in=params["from_orders"])
+        order_by = ["-pk"]
+    ids = sorted(qs.order_by(*order_by).values_list("pk", flat=True)[: len(slots)])
+    if not ids:
         return []
-    slots = Case(
-        *[When(pk=key_id, then=Value(slot)) for slot, key_id in enumerate(ids, start=1)],
+    slot_of = Case(
+        *[When(pk=pk, then=Value(slot)) for pk, slot in zip(ids, slots, strict=False)],
         output_field=IntegerField(),
     )
-    updated = CardKey.objects.filter(pk__in=ids, status=CardKey.Status.AVAILABLE).update(
-        status=CardKey.Status.SOLD, order=order, slot=slots, sold_at=now
+    recheck = Q(status=S.AVAILABLE) if source == "available" else Q(status=S.RESERVED)
+    updated = CardKey.objects.filter(recheck, pk__in=ids).update(
+        order_id=order_id, slot=slot_of, **fields
     )
-    if updated != quantity:
-        raise ReservationConflict(f"expected {quantity} keys, got {updated}")
-    return ids
+    return list(slots[:updated])
+
+
+def _pick(
+    source: str,
+    *,
+    product_id: int,
+    order_id: int,
+    slots: Sequence[int],
+    status: str,
+    until: datetime | None,
+    now: datetime,
+    from_orders: Sequence[int] = (),
+) -> list[int]:
+    """Give up to ``len(slots)`` free rows of ``source`` to the order; return the slots filled."""
+    if not slots:
+        return []
+    sold_at = now if status == S.SOLD else None
+    params = {
+        "status": status,
+        "order": order_id,
+        "slots": list(slots),
+        "until": until,
+        "sold_at": sold_at,
+        "product": product_id,
+        "limit": len(slots),
+        "now": now,
+        "from_orders": list(from_orders),
+    }
+    if connection.vendor != "postgresql":
+        fields = {"status": status, "reserved_until": until, "sold_at": sold_at}
+        return _pick_orm(
+            source,
+            product_id=product_id,
+            order_id=order_id,
+            slots=slots,
+            fields=fields,
+            params=params,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_pick_sql(source), params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def keys_reserve(
+    *, order_id: int, product_id: int, quantity: int, until: datetime, now: datetime
+) -> int:
+    """Reserve ``quantity`` free keys for a pending order until ``until``; return how many
+    were had. The caller rolls its transaction back when that is fewer than asked."""
+    slots = list(range(1, quantity + 1))
+    kwargs = dict(product_id=product_id, order_id=order_id, status=S.RESERVED, until=until, now=now)
+    got = _pick("available", slots=slots, **kwargs)
+    if len(got) < quantity:
+        rest = [slot for slot in slots if slot not in set(got)]
+        got += _pick("lapsed", slots=rest, **kwargs)
+    return len(got)
+
+
+def keys_sell_reserved(*, order_id: int, now: datetime) -> list[int]:
+    """Sell the order the keys it reserved, lapsed or not (nobody took them); return their
+    slots. One statement: this is the whole key work of a normal delivery."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET status = %s, sold_at = %s, reserved_until = NULL "  # noqa: S608
+            "WHERE order_id = %s AND status = %s RETURNING slot",
+            [S.SOLD.value, now, order_id, S.RESERVED.value],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def keys_take_free(
+    *,
+    order_id: int,
+    product_id: int,
+    slots: Sequence[int],
+    now: datetime,
+    also_from_orders: Sequence[int] = (),
+) -> list[int]:
+    """Sell the order free keys for ``slots``; return the slots filled.
+
+    ``also_from_orders`` names pending orders that stand behind this one in line (it paid
+    inside its hold, they checked out later): their reserved keys may be taken too, once the
+    free ones run out. They take free keys, or wait as backorders, when they pay.
+    """
+    kwargs = dict(product_id=product_id, order_id=order_id, status=S.SOLD, until=None, now=now)
+    filled = _pick("available", slots=list(slots), **kwargs)
+    for source in ("lapsed", "of_orders"):
+        rest = [slot for slot in slots if slot not in set(filled)]
+        if not rest or (source == "of_orders" and not also_from_orders):
+            break
+        filled += _pick(source, slots=rest, from_orders=also_from_orders, **kwargs)
+    return filled
+
+
+def keys_release(*, order_id: int, undelivered: bool = False) -> int:
+    """Put back the keys the order reserved (expiry, cancellation, refund before delivery).
+
+    ``undelivered=True`` also puts back keys sold to it in the caller's transaction, for a
+    delivery that fell short and becomes a backorder; only an order without a delivery may be
+    released that way, since a delivered order's keys are the buyer's for good.
+    """
+    statuses = [S.RESERVED, S.SOLD] if undelivered else [S.RESERVED]
+    return CardKey.objects.filter(order_id=order_id, status__in=statuses).update(
+        status=S.AVAILABLE, order=None, slot=None, reserved_until=None, sold_at=None
+    )

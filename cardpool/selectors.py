@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.db.models import Q
+
 from cardpool.crypto import decrypt_secret
 from cardpool.models import CardKey
+
+
+def free_keys_filter(now: datetime) -> Q:
+    """Keys anyone may take now: available ones and reservations whose hold ran out."""
+    return Q(status=CardKey.Status.AVAILABLE) | Q(
+        status=CardKey.Status.RESERVED, reserved_until__lte=now
+    )
+
+
+def free_key_count(product_id: int, *, now: datetime) -> int:
+    return CardKey.objects.filter(free_keys_filter(now), product_id=product_id).count()
 
 
 def keys_for_order(order) -> list[str]:

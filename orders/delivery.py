@@ -12,15 +12,15 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
-from cardpool.reservation import ReservationConflict, reserve_keys_for_order
+from cardpool.reservation import keys_release, keys_sell_reserved, keys_take_free
+from cardpool.selectors import free_key_count
 from commissions.hooks import post_commissions_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
 from orders.transitions import order_transition
-from shop.selectors import available_key_count
+from shop.selectors import backorder_demand
 
 logger = logging.getLogger(__name__)
 
@@ -37,26 +37,37 @@ def claim_time(order: Order, *, now: datetime) -> datetime:
     return order.queued_at
 
 
-def keys_free_for(order: Order, *, now: datetime) -> int:
-    """Keys this order may take: available keys minus the claims that stand before it in line.
+def _keys_top_up(*, order: Order, slots: list[int], now: datetime) -> bool:
+    """Fill the order's ``slots`` with keys it did not reserve (it paid late, its hold was
+    expired before its payment was processed, it waited as a backorder or on hold).
 
-    Claims are unpaid orders still inside their hold and paid orders waiting as backorders; each
-    stands in line from its ``claim_time``. So a buyer who pays in time always gets their keys,
-    backorders are served first-come first-served on restock, and a late payer takes only keys
-    nobody else is entitled to.
+    Takes the product's line-keeper lock: backorders queued before this order are owed the
+    free keys first. An order that paid inside its hold also stands before pending orders that
+    checked out after it, and may take their reserved keys.
     """
-    available = available_key_count(order.product_id)
+    lock_product(order.product_id)
     t = claim_time(order, now=now)
-    ahead = (
-        Order.objects.filter(product_id=order.product_id)
-        .exclude(pk=order.pk)
-        .filter(
-            Q(status=OrderStatus.PENDING, hold_expires_at__gt=now, created_at__lt=t)
-            | Q(status=OrderStatus.BACKORDERED, queued_at__lt=t)
+    ahead = backorder_demand(order.product_id, before=t, exclude_id=order.pk)
+    if ahead and free_key_count(order.product_id, now=now) - ahead < len(slots):
+        return False
+    later_holds: list[int] = []
+    if not ahead and order.queued_at is not None and order.queued_at == order.created_at:
+        later_holds = list(
+            Order.objects.filter(
+                product_id=order.product_id,
+                status=OrderStatus.PENDING,
+                hold_expires_at__gt=now,
+                created_at__gt=order.created_at,
+            ).values_list("pk", flat=True)
         )
+    filled = keys_take_free(
+        order_id=order.pk,
+        product_id=order.product_id,
+        slots=slots,
+        now=now,
+        also_from_orders=later_holds,
     )
-    held = ahead.aggregate(total=Sum("quantity"))["total"] or 0
-    return available - held
+    return len(filled) == len(slots)
 
 
 def order_deliver(
@@ -64,25 +75,22 @@ def order_deliver(
 ) -> Delivery | None:
     """Deliver a locked, paid ``order`` now, or leave it ``backordered`` if keys are short.
 
-    Must run inside the caller's transaction with ``order`` locked (``lock_order``).
+    Must run inside the caller's transaction with ``order`` locked (``lock_order``). The usual
+    case is one UPDATE on the keys its checkout reserved; only an order that lost (part of) its
+    reservation looks for other keys, in line order.
     """
     if order.status not in DELIVERABLE:
         raise ValueError(f"{order.order_no} is {order.status}, not deliverable")
     if order.refund_requested_at is not None:
         raise ValueError(f"{order.order_no} is being refunded: it must not be delivered")
     now = timezone.now()
-    lock_product(order.product_id)
     if order.status == OrderStatus.ON_HOLD:
         Order.objects.filter(pk=order.pk).update(queued_at=now)
         order.queued_at = now
-    key_ids: list[int] = []
-    if keys_free_for(order, now=now) >= order.quantity:
-        key_ids = reserve_keys_for_order(order=order, quantity=order.quantity, now=now)
-        if not key_ids:
-            # Enough keys exist but some are briefly locked (a void, a re-encryption): retry
-            # rather than backorder a buyer the shop can serve.
-            raise ReservationConflict(f"{order.order_no}: free keys are locked right now")
-    if not key_ids:
+    sold = keys_sell_reserved(order_id=order.pk, now=now)
+    missing = sorted(set(range(1, order.quantity + 1)) - set(sold))
+    if missing and not _keys_top_up(order=order, slots=missing, now=now):
+        keys_release(order_id=order.pk, undelivered=True)
         if order.status != OrderStatus.BACKORDERED:
             order_transition(
                 order=order,
@@ -99,13 +107,13 @@ def order_deliver(
         else None
     )
     delivery = Delivery.objects.create(
-        order=order, key_count=len(key_ids), payment_event=payment_event, latency_ms=latency_ms
+        order=order, key_count=order.quantity, payment_event=payment_event, latency_ms=latency_ms
     )
     order_transition(
         order=order,
         to_status=OrderStatus.DELIVERED,
         kind="delivered",
-        message=f"{len(key_ids)} key(s) delivered.",
+        message=f"{order.quantity} key(s) delivered.",
         actor=actor,
         delivered_at=now,
     )

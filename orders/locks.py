@@ -1,8 +1,10 @@
 """Every row lock the orders app takes, in one place.
 
 Global lock order (see ``orders/services.py``): buyer advisory locks → payment event → order →
-product (stock gate) → card keys → commission ledger. On SQLite ``select_for_update`` is a
-no-op; there IMMEDIATE transactions serialise writers instead.
+card keys → product (line keeper, rare paths only) → commission ledger. Each helper locks only
+its own table's row (``of=("self",)``): a joined product row must never be locked with an
+order, or every delivery of one product would wait for the one before it. On SQLite
+``select_for_update`` is a no-op; there IMMEDIATE transactions serialise writers instead.
 """
 
 from __future__ import annotations
@@ -19,33 +21,31 @@ def lock_payment_event(event_id: int) -> PaymentEvent | None:
     return PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
 
 
+def _orders_for_update():
+    return Order.objects.select_for_update(of=("self",)).select_related("product")
+
+
 def lock_order(order_id: int) -> Order | None:
-    return Order.objects.select_for_update().select_related("product").filter(pk=order_id).first()
+    return _orders_for_update().filter(pk=order_id).first()
 
 
 def lock_order_by_no(order_no: str) -> Order | None:
-    return (
-        Order.objects.select_for_update()
-        .select_related("product")
-        .filter(order_no=order_no)
-        .first()
-    )
+    return _orders_for_update().filter(order_no=order_no).first()
 
 
 def lock_order_by_payment_intent(payment_intent: str) -> Order | None:
     if not payment_intent:
         return None
-    return (
-        Order.objects.select_for_update()
-        .select_related("product")
-        .filter(payment_intent=payment_intent)
-        .first()
-    )
+    return _orders_for_update().filter(payment_intent=payment_intent).first()
 
 
 def lock_product(product_id: int) -> None:
-    """The stock gate: checkout and delivery of one product take turns here."""
-    list(Product.objects.select_for_update().filter(pk=product_id).values_list("pk"))
+    """The line keeper of one product, for the rare paths that must respect backorders'
+    places in line: a checkout or a payment that finds backorders waiting, and restocks.
+    The normal checkout and delivery never take it: they contend only for key rows."""
+    # NO KEY UPDATE: new orders and keys may still reference the product (their foreign-key
+    # checks take KEY SHARE, which FOR UPDATE would block).
+    list(Product.objects.select_for_update(no_key=True).filter(pk=product_id).values_list("pk"))
 
 
 def lock_buyer(*identities: str) -> None:

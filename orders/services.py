@@ -4,10 +4,17 @@ Lock order — every transaction in Kami takes its locks in this order, so none 
 
     buyer advisory locks (email, IP; checkout only)
     → payment event  (orders.locks.lock_payment_event)
-    → order          (orders.locks.lock_order*)
-    → product        (orders.locks.lock_product: the stock gate)
-    → card keys      (cardpool.reservation: SKIP LOCKED)
+    → order          (orders.locks.lock_order*: the order row only, never its product)
+    → card keys      (cardpool.reservation: the order's own reserved rows, then free rows
+                      picked with SKIP LOCKED, which never wait)
+    → product        (orders.locks.lock_product: the line keeper, taken only when backorders
+                      or a lost reservation make line order matter)
     → commission ledger
+
+Stock is contended key by key: a checkout reserves free key rows for its order, a payment
+sells the rows its order reserved. So checkouts and deliveries of one product run in parallel,
+and the product row is not a hot spot. Keys picked with SKIP LOCKED never wait, so a
+transaction holding the line keeper cannot be waiting on a key row another one holds.
 
 No network call is made while any of these are held: the payment provider is called after
 ``order_create`` commits (``checkout_start``), and emails go out after the delivery commits.
@@ -24,6 +31,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from cardpool.reservation import keys_reserve
+from cardpool.selectors import free_key_count
 from commissions import hooks as commission_hooks
 from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
@@ -33,7 +42,7 @@ from riskrules import hooks as risk_hooks
 from shop.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from shop.identity import email_identity
 from shop.models import Product, ShopSettings
-from shop.selectors import product_stock
+from shop.selectors import backorder_demand, product_stock
 
 MAX_QUERY_PASSWORD = 128
 
@@ -96,11 +105,37 @@ def _check_unpaid_limits(
         )
 
 
+def _out_of_stock(product_id: int, now: datetime, *, reserved_here: int = 0) -> OutOfStock:
+    # Keys this refused checkout reserved a moment ago go back when its transaction rolls back.
+    stock = product_stock(product_id, now=now) + reserved_here
+    return OutOfStock(f"Only {stock} left." if stock else "Sold out: no keys are left right now.")
+
+
+def _reserve_stock(*, order: Order, now: datetime) -> None:
+    """Reserve the order's keys for its hold, or raise ``OutOfStock`` (the caller's transaction
+    then rolls back, the order with it). Backorders waiting for this product are owed free
+    keys first: then the line keeper is taken and the free keys counted."""
+    owed = backorder_demand(order.product_id)
+    if owed:
+        lock_product(order.product_id)
+        if free_key_count(order.product_id, now=now) - owed < order.quantity:
+            raise _out_of_stock(order.product_id, now)
+    reserved = keys_reserve(
+        order_id=order.pk,
+        product_id=order.product_id,
+        quantity=order.quantity,
+        until=order.hold_expires_at,
+        now=now,
+    )
+    if reserved < order.quantity:
+        raise _out_of_stock(order.product_id, now, reserved_here=reserved)
+
+
 def order_create(*, req: CheckoutRequest) -> Order:
-    """Create a pending order that holds ``quantity`` keys for the unpaid window.
+    """Create a pending order that reserves ``quantity`` keys for the unpaid window.
 
     Refuses (changing nothing) when the buyer already holds the most unpaid orders allowed per
-    email or per IP, or when stock after everyone else's holds is short.
+    email or per IP, or when not enough free keys are left.
     """
     risk_hooks.throttle_checkout(client_ip=req.client_ip)
     product, email = _validate(req)
@@ -119,12 +154,6 @@ def order_create(*, req: CheckoutRequest) -> Order:
             lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
             risk_hits = risk_hooks.screen_checkout(ctx=ctx)
             _check_unpaid_limits(shop=shop, identity=identity, client_ip=req.client_ip, now=now)
-            lock_product(product.pk)
-            stock = product_stock(product.pk, now=now)
-            if stock < req.quantity:
-                raise OutOfStock(
-                    f"Only {stock} left." if stock else "Sold out: no keys are left right now."
-                )
             order = Order.objects.create(
                 order_no=new_order_no(),
                 product=product,
@@ -141,6 +170,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
             )
+            _reserve_stock(order=order, now=now)
             OrderEvent.objects.create(
                 order=order,
                 kind="created",

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from cardpool.reservation import keys_release
 from orders.models import Order, OrderEvent
 from orders.models import OrderStatus as S
 
@@ -27,6 +28,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 PAID_STATUSES = frozenset({S.PAID, S.DELIVERED, S.ON_HOLD, S.BACKORDERED, S.REFUNDED})
+# Entering these, an order that was never delivered gives its reserved keys back to the pool.
+# An order put on hold claims nothing while the owner reviews it: its keys go on sale, and an
+# approval queues it from then on (``orders.delivery.claim_time``).
+RELEASES_KEYS = frozenset({S.EXPIRED, S.CANCELLED, S.REFUNDED, S.ON_HOLD})
 
 
 class InvalidTransition(Exception):
@@ -62,6 +67,8 @@ def order_transition(
             data=data or {},
             actor=actor if getattr(actor, "pk", None) else None,
         )
+        if to_status in RELEASES_KEYS and order.delivered_at is None:
+            keys_release(order_id=order.pk)
     order.status = to_status
     for name, value in fields.items():
         setattr(order, name, value)

@@ -18,6 +18,8 @@ against the order, and acted on when the payment arrives.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -39,6 +41,8 @@ __all__ = [
     "throttle_checkout",
     "webhook_signature_failed",
 ]
+
+logger = logging.getLogger(__name__)
 
 STOCK_CHECK_EVERY_SECONDS = 60
 # The order's history notes; "risk_hold" itself is the transition at payment (orders' kind).
@@ -91,15 +95,20 @@ def checkout_screened(*, order, ctx: CheckoutContext, hits: list[Hit]) -> None:
 
 def _check_stock_soon(*, product_id: int) -> None:
     """After the checkout commits, look at the product's stock for alerts — at most once a
-    minute per product, and never at the price of the checkout if the cache is away."""
-    try:
-        due = cache.add(f"risk-stock-check:{product_id}", 1, STOCK_CHECK_EVERY_SECONDS)
-    except Exception:
-        return  # the periodic check still runs
-    if due:
+    minute per product. The cache is asked only after the commit, never while the checkout
+    holds its locks, and its failure never costs the checkout (the periodic check still runs).
+    """
+
+    def after_commit() -> None:
         from riskrules.tasks import check_stock_alerts
 
-        transaction.on_commit(lambda: check_stock_alerts.delay(product_id))
+        try:
+            if cache.add(f"risk-stock-check:{product_id}", 1, STOCK_CHECK_EVERY_SECONDS):
+                check_stock_alerts.delay(product_id)
+        except Exception:
+            logger.warning("stock alert check for product %s not queued", product_id)
+
+    transaction.on_commit(after_commit)
 
 
 def review_reason_for_payment(*, order) -> str | None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cardpool.crypto import encrypt_secret, fingerprint
 from cardpool.models import CardKey
+from cardpool.reservation import keys_reserve
 from orders.models import Order
 from orders.order_numbers import new_order_no
 from shop.identity import email_identity
@@ -51,6 +52,7 @@ class CardKeyFactory(factory.django.DjangoModelFactory):
 class OrderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Order
+        skip_postgeneration_save = True
 
     order_no = factory.LazyFunction(new_order_no)
     product = factory.SubFactory(ProductFactory)
@@ -62,6 +64,22 @@ class OrderFactory(factory.django.DjangoModelFactory):
     buyer_identity = factory.LazyAttribute(lambda o: email_identity(o.email))
     client_ip = "203.0.113.10"
     hold_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
+
+    @factory.post_generation
+    def reserve(obj, create, extracted, **kwargs):
+        """A pending order inside its hold holds its keys, as a checkout would have reserved
+        them (as many as are free). ``reserve=False`` makes one that reserved nothing."""
+        if not create or extracted is False:
+            return
+        now = timezone.now()
+        if obj.status == "pending" and obj.hold_expires_at > now:
+            keys_reserve(
+                order_id=obj.pk,
+                product_id=obj.product_id,
+                quantity=obj.quantity,
+                until=obj.hold_expires_at,
+                now=now,
+            )
 
 
 def stock_product(n_keys: int, **product_kwargs) -> Product:

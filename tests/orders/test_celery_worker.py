@@ -91,7 +91,7 @@ def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
 def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
     client, celery_worker_process, django_capture_on_commit_callbacks
 ):
-    """SIGKILL the worker while its delivery transaction waits on the stock gate: PostgreSQL
+    """SIGKILL the worker while its delivery transaction waits on the order's key rows: PostgreSQL
     rolls that transaction back, the event stays unprocessed, and the sweeper delivers it —
     once."""
     import signal
@@ -104,25 +104,23 @@ def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
     from cardpool.models import CardKey
     from orders.models import Delivery
     from orders.tasks import sweep_unprocessed_payment_events
-    from shop.models import Product
-
     product = stock_product(2, slug="crash")
     order = OrderFactory(product=product, quantity=1)
     holding, release = threading.Event(), threading.Event()
 
-    def hold_stock_gate() -> None:
+    def hold_the_keys() -> None:
         with transaction.atomic():
-            list(Product.objects.select_for_update().filter(pk=product.pk))
+            list(CardKey.objects.select_for_update().filter(order=order))
             holding.set()
             release.wait(60)
         connections["default"].close()
 
-    holder = threading.Thread(target=hold_stock_gate)
+    holder = threading.Thread(target=hold_the_keys)
     holder.start()
     assert holding.wait(10)
     try:
         assert post_event(client, completed_event(order)).status_code == 200
-        # The worker picks the task up and blocks inside its transaction on the product lock.
+        # The worker picks the task up and blocks inside its transaction on the key rows.
         assert wait_for(
             lambda: "process_payment_event" in celery_worker_process.log_path.read_text()
         )
@@ -138,7 +136,7 @@ def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
     event = PaymentEvent.objects.get()
     assert event.processed_at is None  # the killed transaction left nothing behind
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
-    assert CardKey.objects.filter(order=order).count() == 0
+    assert CardKey.objects.filter(order=order, status="sold").count() == 0
 
     celery_app.conf.task_always_eager = True  # this process now plays the surviving worker
     PaymentEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
@@ -146,7 +144,7 @@ def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
         assert sweep_unprocessed_payment_events() == 1
         assert sweep_unprocessed_payment_events() == 0
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
-    assert CardKey.objects.filter(order=order).count() == 1
+    assert CardKey.objects.filter(order=order, status="sold").count() == 1
     assert Delivery.objects.filter(order=order).count() == 1
 
 

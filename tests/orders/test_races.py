@@ -121,14 +121,14 @@ def test_the_same_event_delivered_by_many_webhooks_at_once_delivers_once():
     assert [r for r in results if isinstance(r, tuple) and r[1]].__len__() == 1, results
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
-    assert CardKey.objects.filter(order=order).count() == 2
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
 
 
 def test_different_events_for_one_order_racing_deliver_once():
     product = stock_product(4, slug="race")
     order = OrderFactory(product=product, quantity=2)
     run_concurrently(6, lambda i: pay(order))
-    assert CardKey.objects.filter(order=order).count() == 2
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
     assert Delivery.objects.filter(order=order).count() == 1
 
 
@@ -148,3 +148,174 @@ def test_unpaid_limit_holds_under_concurrency():
     results = run_concurrently(10, checkout)
     assert sum(isinstance(r, Order) for r in results) == 2
     assert {r.code for r in results if isinstance(r, KamiError)} == {"too_many_unpaid"}
+
+
+# --- The stock model: contention per key, not per product -----------------------------------
+
+
+def test_as_many_buyers_as_keys_all_get_one_none_refused():
+    """Every checkout racing for the last keys gets one: picked rows are locked and skipped by
+    the others (FOR UPDATE SKIP LOCKED). Without the row lock the racers pick the same first
+    rows, all but one find them taken, and buyers are refused while keys are left."""
+    n = 12
+    product = stock_product(n, slug="race")
+
+    def checkout(i: int) -> Order:
+        return order_create(
+            req=CheckoutRequest(
+                product="race", quantity=1, email=f"b{i}@example.com", client_ip=f"192.0.2.{i + 1}"
+            )
+        )
+
+    results = run_concurrently(n, checkout)
+    assert all(isinstance(r, Order) for r in results), results
+    reserved = CardKey.objects.filter(product=product, status=CardKey.Status.RESERVED)
+    assert reserved.count() == n
+    assert len(set(reserved.values_list("order_id", flat=True))) == n
+
+
+def _holding_product_row(product) -> tuple[threading.Event, threading.Event, threading.Thread]:
+    """Another transaction that holds the product's row lock until released, as an UPDATE of
+    the product (the owner editing it) or the line keeper does."""
+    from django.db import transaction
+
+    from shop.models import Product
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(Product.objects.select_for_update(no_key=True).filter(pk=product.pk))
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    return holding, release, thread
+
+
+def test_checkout_and_delivery_never_wait_for_the_product_row():
+    """A locked product row (an owner editing it, a restock keeping line order) delays neither
+    a checkout nor a delivery of that product: both touch only their order's and keys' rows.
+    With a lock timeout, any wait on the product row fails the test instead of hanging it."""
+    product = stock_product(3, slug="race")
+    _, release, thread = _holding_product_row(product)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        order = order_create(
+            req=CheckoutRequest(product="race", quantity=2, email="hot@example.com")
+        )
+        pay(order)
+    finally:
+        release.set()
+        thread.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert CardKey.objects.filter(order=order, status=CardKey.Status.SOLD).count() == 2
+
+
+def test_lock_order_locks_the_order_row_only():
+    from django.db import transaction
+
+    from orders.locks import lock_order
+
+    product = stock_product(1, slug="race")
+    order = OrderFactory(product=product)
+    _, release, thread = _holding_product_row(product)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            assert lock_order(order.pk).pk == order.pk
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_payment_in_time_keeps_its_place_against_racing_checkouts():
+    """A buyer paid inside the hold, but the payment reached us after the hold was expired
+    and its keys put back on sale. Racing new checkouts for the same keys, the in-time payer
+    still gets a key: free ones first, else one held by a checkout that came after it. Every
+    key is sold once; whoever lost theirs waits as a backorder."""
+    from orders.services import order_expire
+    from orders.tasks import deliver_all_backorders
+
+    product = stock_product(3, slug="race")
+    first = OrderFactory(product=product, quantity=1)
+    assert CardKey.objects.filter(order=first, status=CardKey.Status.RESERVED).count() == 1
+    paid_at = timezone.now()
+    Order.objects.filter(pk=first.pk).update(hold_expires_at=paid_at + timedelta(seconds=1))
+    first.refresh_from_db()
+    Order.objects.filter(pk=first.pk).update(hold_expires_at=paid_at - timedelta(seconds=1))
+    assert order_expire(order_id=first.pk)  # the sweeper got there first: keys back on sale
+    Order.objects.filter(pk=first.pk).update(hold_expires_at=paid_at + timedelta(seconds=1))
+
+    def work(i: int):
+        if i == 0:
+            # Signed when the buyer paid (in time); it arrives 30 s later.
+            event = completed_event(first)
+            event["created"] = int(paid_at.timestamp()) - 30
+            payload = encode(event)
+            return payment_event_receive(
+                payload=payload, signature=sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+            )
+        return order_create(
+            req=CheckoutRequest(
+                product="race", quantity=1, email=f"late{i}@example.com", client_ip=f"192.0.2.{i}"
+            )
+        )
+
+    results = run_concurrently(4, work)
+    first.refresh_from_db()
+    assert first.status == OrderStatus.DELIVERED, results
+    later = [r for r in results[1:] if isinstance(r, Order)]
+    run_concurrently(len(later), lambda i: pay(later[i]))
+    deliver_all_backorders()
+    statuses = Counter(Order.objects.filter(product=product).values_list("status", flat=True))
+    assert statuses[OrderStatus.DELIVERED] == 3
+    assert statuses[OrderStatus.DELIVERED] + statuses[OrderStatus.BACKORDERED] == 1 + len(later)
+    assert_each_key_sold_once(product, 3)
+
+
+def test_backorders_are_served_in_line_order_while_buyers_race_the_restock():
+    """Paid backorders are first in line on restock, even with new checkouts racing for the
+    new keys: a checkout only gets what the backorders do not need."""
+    from cardpool.services import keys_import
+
+    product = stock_product(0, slug="race")
+    backorders = [OrderFactory(product=product, quantity=1) for _ in range(3)]
+    for order in backorders:
+        pay(order)
+    assert set(Order.objects.filter(product=product).values_list("status", flat=True)) == {
+        OrderStatus.BACKORDERED
+    }
+
+    def work(i: int):
+        if i == 0:
+            return keys_import(product=product, text="\n".join(f"NEW-{k}" for k in range(4)))
+        return order_create(
+            req=CheckoutRequest(
+                product="race", quantity=1, email=f"new{i}@example.com", client_ip=f"192.0.2.{i}"
+            )
+        )
+
+    results = run_concurrently(6, work)
+    from orders.tasks import deliver_all_backorders
+
+    deliver_all_backorders()
+    for order in backorders:
+        order.refresh_from_db()
+        assert order.status == OrderStatus.DELIVERED, results
+    newcomers = [r for r in results[1:] if isinstance(r, Order)]
+    assert len(newcomers) <= 1  # 4 new keys, 3 owed to the backorders
+    sold_or_held = CardKey.objects.filter(
+        product=product, status__in=[CardKey.Status.SOLD, CardKey.Status.RESERVED]
+    )
+    assert sold_or_held.count() == 3 + len(newcomers)

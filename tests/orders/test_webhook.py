@@ -41,7 +41,11 @@ def test_valid_event_delivers_keys_once_and_emails_them(deliver, order):
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     assert order.paid_at and order.delivered_at and order.paid_amount == order.amount
-    keys = list(CardKey.objects.filter(order=order).order_by("slot").values_list("slot", flat=True))
+    keys = list(
+        CardKey.objects.filter(order=order, status="sold")
+        .order_by("slot")
+        .values_list("slot", flat=True)
+    )
     assert keys == [1, 2]
     assert Delivery.objects.get(order=order).key_count == 2
     assert PaymentEvent.objects.get().processed_at is not None
@@ -88,7 +92,7 @@ def test_replayed_event_is_acknowledged_and_does_nothing(deliver, order):
     again = deliver(event)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert PaymentEvent.objects.count() == 1
-    assert CardKey.objects.filter(order=order).count() == 2
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
     assert len(mail.outbox) == 1
 
 
@@ -99,14 +103,14 @@ def test_second_event_for_same_session_does_not_deliver_twice(deliver, order):
     deliver(first)
     deliver(second)
     assert Delivery.objects.filter(order=order).count() == 1
-    assert CardKey.objects.filter(order=order).count() == 2
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
     assert order.events.filter(kind="duplicate_payment_event").exists()
 
 
 def test_second_session_paid_for_same_order_is_flagged_not_delivered(deliver, order):
     deliver(completed_event(order, session_id="cs_one"))
     deliver(completed_event(order, session_id="cs_two"))
-    assert CardKey.objects.filter(order=order).count() == 2
+    assert CardKey.objects.filter(order=order, status="sold").count() == 2
     assert order.events.filter(kind="second_payment").exists()
 
 
@@ -117,7 +121,7 @@ def test_amount_or_currency_mismatch_holds_and_never_delivers(deliver, order, se
     deliver(completed_event(order, **session_kwargs))
     order.refresh_from_db()
     assert order.status == OrderStatus.ON_HOLD
-    assert CardKey.objects.filter(order=order).count() == 0
+    assert CardKey.objects.filter(order=order, status="sold").count() == 0
     assert order.events.filter(kind="payment_mismatch").exists()
 
 
@@ -245,7 +249,7 @@ def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
     order.refresh_from_db()
     event = PaymentEvent.objects.get()
     assert order.status == OrderStatus.PENDING  # the whole delivery rolled back
-    assert CardKey.objects.filter(order=order).count() == 0
+    assert CardKey.objects.filter(order=order, status="sold").count() == 0
     assert event.processed_at is None and "ledger unavailable" in event.last_error
     assert event.attempts >= 1
 
@@ -386,4 +390,4 @@ def test_rejected_order_with_refund_underway_can_never_be_delivered(deliver, ord
     payment_refund(order=order)  # its charge.refunded has not come back yet
     with pytest.raises(ValueError, match="being refunded"), transaction.atomic():
         order_deliver(order=lock_order(order.pk))
-    assert CardKey.objects.filter(order=order).count() == 0
+    assert CardKey.objects.filter(order=order, status="sold").count() == 0

@@ -125,7 +125,7 @@ def test_approve_delivers_in_bulk_and_records_who(admin_client, held):
     for order in (first, second):
         order.refresh_from_db()
         assert order.status == OrderStatus.DELIVERED
-        assert CardKey.objects.filter(order=order).count() == 2
+        assert CardKey.objects.filter(order=order, status="sold").count() == 2
         assert order.events.get(kind="delivered").actor.username == "admin"
     actions = ReviewAction.objects.all()
     assert {(a.action, a.actor.username, a.result) for a in actions} == {
@@ -151,7 +151,7 @@ def test_reject_and_refund_asks_first_then_refunds_through_the_provider(
     second.refresh_from_db()
     assert first.status == OrderStatus.REFUNDED and first.refunded_amount == first.amount
     assert second.status == OrderStatus.ON_HOLD
-    assert not CardKey.objects.filter(order=first).exists()
+    assert not CardKey.objects.filter(order=first, status="sold").exists()
     record = ReviewAction.objects.get()
     assert record.action == "reject_refund" and record.actor.username == "admin"
     assert first.events.get(kind="refund_requested").actor.username == "admin"
