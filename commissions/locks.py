@@ -17,7 +17,13 @@ def lock_promoters(*promoter_ids: int) -> dict[int, Promoter]:
 
 
 def lock_attribution(order_id: int) -> Attribution | None:
-    return Attribution.objects.select_for_update().filter(order_id=order_id).first()
+    """The order's attribution row, with its promoter and upline read (not locked) alongside."""
+    return (
+        Attribution.objects.select_for_update(of=("self",))
+        .select_related("promoter", "upline")
+        .filter(order_id=order_id)
+        .first()
+    )
 
 
 def lock_withdrawals(withdrawal_ids: list[int]) -> list[Withdrawal]:

@@ -43,14 +43,21 @@ def _rate(rule: CommissionRule, source: str) -> Rate:
 
 
 def rate_resolve(
-    *, earner: Promoter, product_id: int, level: int, settings: CommissionSettings
+    *,
+    earner: Promoter,
+    product_id: int,
+    level: int,
+    settings: CommissionSettings,
+    product_rules: list[CommissionRule] | None = None,
 ) -> Rate:
-    """The rate ``earner`` gets at ``level`` for an order of ``product_id``."""
-    rules = list(
-        CommissionRule.objects.filter(level=level, product_id=product_id).filter(
-            Q(promoter_id=earner.pk) | Q(promoter__isnull=True)
-        )
-    )
+    """The rate ``earner`` gets at ``level`` for an order of ``product_id``.
+
+    ``product_rules`` are the product's rules already read for every earner of the order
+    (``product_rules_for``), so a delivery reads them once, not once per level.
+    """
+    if product_rules is None:
+        product_rules = product_rules_for(product_id=product_id, earner_ids=[earner.pk])
+    rules = [rule for rule in product_rules if rule.level == level]
     for rule in rules:
         if rule.promoter_id == earner.pk:
             return _rate(rule, "promoter_product")
@@ -63,3 +70,12 @@ def rate_resolve(
             return _rate(rule, "tier")
     default = settings.level1_percent if level == 1 else settings.level2_percent
     return Rate(source="default", percent=default)
+
+
+def product_rules_for(*, product_id: int, earner_ids: list[int]) -> list[CommissionRule]:
+    """The product's rules that may apply to these earners (their own and everyone's)."""
+    return list(
+        CommissionRule.objects.filter(product_id=product_id).filter(
+            Q(promoter_id__in=earner_ids) | Q(promoter__isnull=True)
+        )
+    )

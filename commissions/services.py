@@ -32,7 +32,7 @@ from commissions.models import (
     Promoter,
     Withdrawal,
 )
-from commissions.rates import rate_resolve
+from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
 from shop.errors import InvalidInput, KamiError
 
@@ -83,16 +83,28 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
         return []
     available_at = (order.delivered_at or now) + timedelta(days=conf.hold_days)
     base = _paid_total(order)
+    earners = [
+        (level, earner)
+        for level, earner in ((1, attribution.promoter), (2, attribution.upline))
+        if earner is not None and earner.status == Promoter.Status.ACTIVE
+    ]
+    product_rules = product_rules_for(
+        product_id=order.product_id, earner_ids=[earner.pk for _, earner in earners]
+    )
     entries = []
-    for level, earner in ((1, attribution.promoter), (2, attribution.upline)):
-        if earner is None or earner.status != Promoter.Status.ACTIVE:
-            continue
-        rate = rate_resolve(earner=earner, product_id=order.product_id, level=level, settings=conf)
+    for level, earner in earners:
+        rate = rate_resolve(
+            earner=earner,
+            product_id=order.product_id,
+            level=level,
+            settings=conf,
+            product_rules=product_rules,
+        )
         amount = rate.amount_for(base=base, quantity=order.quantity)
         if amount <= 0:
             continue
         entries.append(
-            LedgerEntry.objects.create(
+            LedgerEntry(
                 promoter=earner,
                 kind=LedgerEntry.Kind.COMMISSION,
                 amount=amount,
@@ -103,6 +115,7 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
                 reason=f"rate: {rate.source}",
             )
         )
+    entries = LedgerEntry.objects.bulk_create(entries)
     attribution.posted_at = now
     attribution.save(update_fields=["posted_at"])
     # Money refunded before delivery (e.g. while backordered) is clawed back at once.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +20,7 @@ from cardpool.selectors import free_key_count
 from commissions.hooks import post_commissions_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
-from orders.transitions import order_transition
+from orders.transitions import Step, order_transition_path
 from shop.selectors import backorder_demand
 
 logger = logging.getLogger(__name__)
@@ -71,33 +72,46 @@ def _keys_top_up(*, order: Order, slots: list[int], now: datetime) -> bool:
 
 
 def order_deliver(
-    *, order: Order, payment_event: PaymentEvent | None = None, actor=None
+    *,
+    order: Order,
+    payment_event: PaymentEvent | None = None,
+    actor=None,
+    pay_step: Step | None = None,
+    pay_fields: dict[str, Any] | None = None,
 ) -> Delivery | None:
     """Deliver a locked, paid ``order`` now, or leave it ``backordered`` if keys are short.
 
     Must run inside the caller's transaction with ``order`` locked (``lock_order``). The usual
     case is one UPDATE on the keys its checkout reserved; only an order that lost (part of) its
-    reservation looks for other keys, in line order.
+    reservation looks for other keys, in line order. ``pay_step``/``pay_fields``: the order is
+    being paid right now; the payment and the delivery (or backorder) are then one status
+    UPDATE through both steps.
     """
-    if order.status not in DELIVERABLE:
+    status = OrderStatus.PAID if pay_step is not None else order.status
+    if status not in DELIVERABLE:
         raise ValueError(f"{order.order_no} is {order.status}, not deliverable")
     if order.refund_requested_at is not None:
         raise ValueError(f"{order.order_no} is being refunded: it must not be delivered")
     now = timezone.now()
-    if order.status == OrderStatus.ON_HOLD:
-        Order.objects.filter(pk=order.pk).update(queued_at=now)
-        order.queued_at = now
+    steps = [pay_step] if pay_step is not None else []
+    fields = dict(pay_fields or {})
+    if status == OrderStatus.ON_HOLD:
+        fields["queued_at"] = now
+    for name, value in fields.items():
+        setattr(order, name, value)  # the line order below reads the order as it will be
     sold = keys_sell_reserved(order_id=order.pk, now=now)
     missing = sorted(set(range(1, order.quantity + 1)) - set(sold))
     if missing and not _keys_top_up(order=order, slots=missing, now=now):
         keys_release(order_id=order.pk, undelivered=True)
-        if order.status != OrderStatus.BACKORDERED:
-            order_transition(
-                order=order,
-                to_status=OrderStatus.BACKORDERED,
-                message="Paid, but no keys are free: delivered automatically on restock.",
-                actor=actor,
+        if status != OrderStatus.BACKORDERED:
+            steps.append(
+                Step(
+                    OrderStatus.BACKORDERED,
+                    message="Paid, but no keys are free: delivered automatically on restock.",
+                )
             )
+        if steps:
+            order_transition_path(order=order, steps=steps, actor=actor, **fields)
         return None
     # Payment-to-key latency means something only for a delivery straight from a payment;
     # a restock or an approval days later would only distort the alert and the numbers.
@@ -109,14 +123,10 @@ def order_deliver(
     delivery = Delivery.objects.create(
         order=order, key_count=order.quantity, payment_event=payment_event, latency_ms=latency_ms
     )
-    order_transition(
-        order=order,
-        to_status=OrderStatus.DELIVERED,
-        kind="delivered",
-        message=f"{order.quantity} key(s) delivered.",
-        actor=actor,
-        delivered_at=now,
+    steps.append(
+        Step(OrderStatus.DELIVERED, kind="delivered", message=f"{order.quantity} key(s) delivered.")
     )
+    order_transition_path(order=order, steps=steps, actor=actor, delivered_at=now, **fields)
     post_commissions_for_order(order=order)
     from orders.tasks import send_delivery_email
 

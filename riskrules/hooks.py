@@ -27,7 +27,7 @@ from django.utils import timezone
 from orders.transitions import order_note
 from riskrules.context import CheckoutContext
 from riskrules.evaluation import Hit, evaluate_checkout
-from riskrules.models import BlocklistEntry, RiskRule, RuleAction
+from riskrules.models import BlocklistEntry, RuleAction
 from riskrules.ratelimits import checkout_throttle
 from riskrules.selectors import blocklist_match, hold_reasons
 from riskrules.services import decision_record_block, decisions_record
@@ -115,12 +115,11 @@ def review_reason_for_payment(*, order) -> str | None:
     """Why this paid order must wait for the owner: the holds decided at its checkout, or
     its buyer was blocklisted after checking out (e.g. from the review of another order)."""
     reasons = hold_reasons(order=order)
-    entry = (
-        blocklist_match(
-            email=order.email, client_ip=order.client_ip, now=order.paid_at or timezone.now()
-        )
-        if RiskRule.objects.filter(kind=RiskRule.Kind.BLOCKLIST, enabled=True).exists()
-        else None
+    entry = blocklist_match(
+        email=order.email,
+        client_ip=order.client_ip,
+        now=order.paid_at or timezone.now(),
+        only_if_rule_enabled=True,
     )
     if entry is not None:
         what = "email" if entry.kind != BlocklistEntry.Kind.NETWORK else "network"

@@ -11,7 +11,7 @@ import ipaddress
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from orders.models import Order, OrderStatus
@@ -77,8 +77,13 @@ _NETWORK_MATCH_SQL = (
 )
 
 
-def blocklist_match(*, email: str, client_ip: str | None, now: datetime) -> BlocklistEntry | None:
+def blocklist_match(
+    *, email: str, client_ip: str | None, now: datetime, only_if_rule_enabled: bool = False
+) -> BlocklistEntry | None:
     """The first live entry that covers this email or IP, in one query.
+
+    ``only_if_rule_enabled``: match only while a blocklist rule is enabled, asked in the same
+    query (the payment path, where every round trip delays a key).
 
     Email and domain hits are exact (by index); IP ranges are matched by PostgreSQL's ``inet``
     containment, or in Python on SQLite.
@@ -93,7 +98,12 @@ def blocklist_match(*, email: str, client_ip: str | None, now: datetime) -> Bloc
         candidates |= Q(pk__in=RawSQL(_NETWORK_MATCH_SQL, [client_ip]))  # noqa: S611 (constant SQL, bound param)
     elif client_ip:
         candidates |= Q(kind=BlocklistEntry.Kind.NETWORK)
-    entries = list(BlocklistEntry.objects.filter(live).filter(candidates))
+    entries_qs = BlocklistEntry.objects.filter(live).filter(candidates)
+    if only_if_rule_enabled:
+        entries_qs = entries_qs.filter(
+            Exists(RiskRule.objects.filter(kind=RiskRule.Kind.BLOCKLIST, enabled=True))
+        )
+    entries = list(entries_qs)
     for entry in entries:
         if entry.kind != BlocklistEntry.Kind.NETWORK or in_database:
             return entry

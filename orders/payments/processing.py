@@ -20,7 +20,13 @@ from commissions.hooks import clawback_commissions_for_refund
 from orders.delivery import order_deliver
 from orders.locks import lock_order_by_no, lock_order_by_payment_intent, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
-from orders.transitions import PAID_STATUSES, order_note, order_transition
+from orders.transitions import (
+    PAID_STATUSES,
+    Step,
+    order_note,
+    order_transition,
+    order_transition_path,
+)
 from riskrules import hooks as risk_hooks
 
 logger = logging.getLogger(__name__)
@@ -96,22 +102,18 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     in_time = order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and (
         paid_at <= order.hold_expires_at
     )
-    order_transition(
-        order=order,
-        to_status=OrderStatus.PAID,
-        kind="paid",
-        data=facts,
-        paid_at=paid_at,
-        queued_at=order.created_at if in_time else paid_at,
-        paid_amount=paid_amount if isinstance(paid_amount, int) else None,
-        paid_currency=paid_currency[:3],
-        payment_intent=str(session.get("payment_intent") or "")[:255],
-        checkout_session_id=str(session.get("id") or "")[:255],
-    )
+    paid_step = Step(OrderStatus.PAID, kind="paid", data=facts)
+    paid_fields = {
+        "paid_at": paid_at,
+        "queued_at": order.created_at if in_time else paid_at,
+        "paid_amount": paid_amount if isinstance(paid_amount, int) else None,
+        "paid_currency": paid_currency[:3],
+        "payment_intent": str(session.get("payment_intent") or "")[:255],
+        "checkout_session_id": str(session.get("id") or "")[:255],
+    }
     if paid_amount != order.amount or paid_currency != order.currency:
-        order_transition(
-            order=order,
-            to_status=OrderStatus.ON_HOLD,
+        mismatch = Step(
+            OrderStatus.ON_HOLD,
             kind="payment_mismatch",
             message=(
                 f"Paid {paid_amount} {paid_currency}, expected {order.amount} {order.currency}: "
@@ -119,18 +121,15 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
             ),
             data=facts,
         )
+        order_transition_path(order=order, steps=[paid_step, mismatch], **paid_fields)
         return
+    order.paid_at = paid_at  # the review below asks whether the buyer was blocked by then
     review_reason = risk_hooks.review_reason_for_payment(order=order)
     if review_reason:
-        order_transition(
-            order=order,
-            to_status=OrderStatus.ON_HOLD,
-            kind="risk_hold",
-            message=review_reason,
-            data=facts,
-        )
+        hold = Step(OrderStatus.ON_HOLD, kind="risk_hold", message=review_reason, data=facts)
+        order_transition_path(order=order, steps=[paid_step, hold], **paid_fields)
         return
-    order_deliver(order=order, payment_event=event)
+    order_deliver(order=order, payment_event=event, pay_step=paid_step, pay_fields=paid_fields)
 
 
 def handle_checkout_expired(event: PaymentEvent) -> None:

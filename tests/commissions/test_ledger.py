@@ -141,17 +141,16 @@ def test_posting_failure_rolls_back_the_delivery_and_the_retry_posts_once(
     import commissions.services as services
 
     order = checkout(ref="ALICE")
-    real_create = LedgerEntry.objects.create
+    real_bulk_create = LedgerEntry.objects.bulk_create
 
-    def failing_create(**kwargs):
-        if kwargs.get("level") == 2:
-            raise RuntimeError("ledger down")
-        return real_create(**kwargs)
+    def failing_bulk_create(entries, **kwargs):
+        real_bulk_create(entries, **kwargs)  # the entries are written, then posting fails
+        raise RuntimeError("ledger down")
 
-    monkeypatch.setattr(services.LedgerEntry.objects, "create", failing_create)
+    monkeypatch.setattr(services.LedgerEntry.objects, "bulk_create", failing_bulk_create)
     deliver(completed_event(order))
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING  # the level-1 entry rolled back with delivery
+    assert order.status == OrderStatus.PENDING  # the written entries rolled back with delivery
     assert CardKey.objects.filter(order=order, status="sold").count() == 0
     assert LedgerEntry.objects.count() == 0
     assert "ledger down" in PaymentEvent.objects.get().last_error
