@@ -1,13 +1,60 @@
-"""The Celery application. Without ``REDIS_URL`` tasks run eagerly, after commit, in-process."""
+"""The Celery application. Without ``REDIS_URL`` tasks run eagerly, after commit, in-process.
+
+Two queues: ``KAMI_TASK_QUEUE`` (default ``kami``) for the work a buyer waits on — payment
+events, deliveries, backorders, expiry — and ``<that>-notify`` for side effects — delivery
+emails and owner alerts — so a slow mail server or a burst of emails never delays a key.
+Production runs one worker per queue (``docker-compose.yml``); ``make run`` and the tests
+run one worker consuming both.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 app = Celery("kami")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+SIDE_EFFECT_TASKS = frozenset(
+    {
+        "orders.tasks.send_delivery_email",
+        "riskrules.tasks.send_alert_email",
+        "riskrules.tasks.check_alerts",
+        "riskrules.tasks.check_stock_alerts",
+        "riskrules.tasks.check_risk_spike",
+    }
+)
+
+
+def notify_queue(task_queue: str) -> str:
+    """The side-effect queue that goes with ``task_queue``."""
+    return f"{task_queue}-notify"
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any):
+    """Send side effects to the notify queue of whatever the default queue is right now (the
+    tests and benchmarks change it per run)."""
+    if name in SIDE_EFFECT_TASKS:
+        return {"queue": notify_queue(app.conf.task_default_queue)}
+    return None
+
+
+app.conf.task_routes = (route_task,)
+
+
+@task_postrun.connect
+def _keep_connections(**kwargs: Any) -> None:
+    """Keep the worker's database connection between tasks (``CELERY_DB_REUSE_MAX`` stops
+    Celery closing it around every task, which cost a connect per delivery), but drop it
+    when it broke or outlived ``CONN_MAX_AGE``, exactly as Django does between requests."""
+    if getattr(kwargs.get("task"), "request", None) and kwargs["task"].request.is_eager:
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

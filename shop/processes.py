@@ -27,16 +27,23 @@ def celery_worker_command(
     solo: bool = False,
     concurrency: int | None = None,
     with_beat: bool = False,
+    notify: bool = True,
+    pool: str | None = None,
 ) -> list[str]:
-    """``python -m celery -A shop worker …`` consuming ``queue``.
+    """``python -m celery -A shop worker …`` consuming ``queue`` and, with ``notify``, its
+    side-effect queue (``shop.celery.notify_queue``) too.
 
     ``solo`` runs tasks in the worker's main process (tests and benchmarks: one process to
-    watch and kill, and it skips the cluster chatter it does not need).
+    watch and kill, and it skips the cluster chatter it does not need). ``pool``: Celery's pool
+    type (``prefork``, ``threads``, …).
     """
-    command = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queue]
+    queues = f"{queue},{queue}-notify" if notify else queue
+    command = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queues]
     command.append(f"--loglevel={loglevel}")
     if solo:
         command += ["--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    elif pool:
+        command.append(f"--pool={pool}")
     if concurrency:
         command.append(f"--concurrency={concurrency}")
     if with_beat:

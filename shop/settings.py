@@ -156,6 +156,9 @@ CELERY_TASK_ACKS_LATE = True  # a crashed worker's task is redelivered, never lo
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("KAMI_TASK_QUEUE", default="kami")
+# Reuse the worker's database connection across tasks; ``shop.celery`` still closes it when it
+# broke or outlived CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # acks_late tasks of a crashed worker come back after this long (Redis default: one hour);
 # the inbox sweeper usually re-queues unprocessed payment events well before.
