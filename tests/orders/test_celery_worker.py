@@ -104,6 +104,7 @@ def test_worker_killed_mid_delivery_loses_nothing_and_delivers_once(
     from cardpool.models import CardKey
     from orders.models import Delivery
     from orders.tasks import sweep_unprocessed_payment_events
+
     product = stock_product(2, slug="crash")
     order = OrderFactory(product=product, quantity=1)
     holding, release = threading.Event(), threading.Event()
