@@ -136,12 +136,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache, live updates ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# A Redis that stops answering must fail a cache call in a fraction of a second, not hang a
+# request thread (rate limits and alert throttles ask the cache on the buyer's path).
+REDIS_SOCKET_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("KAMI_CACHE_PREFIX", default="kami"),
+            "OPTIONS": dict(REDIS_SOCKET_TIMEOUTS),
         }
     }
 else:
@@ -162,7 +166,12 @@ CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # acks_late tasks of a crashed worker come back after this long (Redis default: one hour);
 # the inbox sweeper usually re-queues unprocessed payment events well before.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# Publishing to a broker that stopped answering gives up after a few seconds instead of hanging.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "orders-expire-unpaid": {"task": "orders.tasks.expire_unpaid_orders", "schedule": 30.0},
