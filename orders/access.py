@@ -5,19 +5,25 @@ email or query password adds the order to the same cookie. Nobody else sees a ke
 email answers exactly like an unknown order. Failed lookups are counted per client IP
 (contract §4: 30 in 10 minutes, then ``429 rate_limited`` with ``Retry-After`` for *every*
 lookup, right or wrong, until the window passes) so order numbers and emails cannot be guessed.
+
+Checking credentials hashes nothing slow. An email is compared (normalised, constant time)
+without any hashing; a query password costs one keyed HMAC (``orders.query_passwords``),
+computed against a dummy when the order does not exist or has no password, so "unknown order"
+and "wrong email/password" take the same time. Orders from before the HMAC still store a
+PBKDF2 hash, which cannot be migrated (one-way): it is checked the slow way and, on the first
+successful lookup, rewritten in place as the HMAC. That upgrade is the migration.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from functools import cache as memoize
 
-from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from orders.models import Order
+from orders.query_passwords import DUMMY_HASH, query_password_hash, query_password_matches
 from orders.services import normalise_email
 from shop.errors import RateLimited
 
@@ -27,11 +33,8 @@ COOKIE_MAX_AGE = 60 * 60 * 24 * 90
 COOKIE_MAX_ORDERS = 30
 LOOKUP_FAILURES_ALLOWED = 30
 LOOKUP_WINDOW_SECONDS = 600
-
-
-@memoize
-def _dummy_password_hash() -> str:
-    return make_password("kami-dummy-lookup-password")
+# What an email is compared against when there is no order: the same work as a real miss.
+_DUMMY_EMAIL = "no-order@kami.invalid"
 
 
 def orders_in_cookie(request: HttpRequest) -> list[str]:
@@ -60,15 +63,32 @@ def may_view(request: HttpRequest, order: Order) -> bool:
 
 
 def credentials_match(order: Order | None, *, email: str = "", query_password: str = "") -> bool:
-    """Constant work whatever the outcome: a password is always hashed, against a dummy when
-    there is no order or no password, so timing does not tell whether an order exists."""
-    stored = order.query_password_hash if order is not None else ""
-    password_ok = check_password(query_password or "-", stored or _dummy_password_hash())
-    if order is None:
+    """Whether ``email`` or ``query_password`` proves ``order``; never PBKDF2 for new orders.
+
+    The work does not depend on whether the order exists: an email is compared against a dummy
+    when there is no order, and a password is HMACed once and compared against a dummy hash
+    when there is no order or no stored hash. Only a legacy (pre-HMAC) stored hash is checked
+    the slow way; when it matches it is upgraded in place to the HMAC form.
+    """
+    if email:
+        known = normalise_email(order.email if order is not None else _DUMMY_EMAIL)
+        # Bytes: compare_digest refuses non-ASCII str, and an email may be non-ASCII.
+        if hmac.compare_digest(normalise_email(email).encode(), known.encode()):
+            return order is not None
+    if not query_password:
         return False
-    if email and hmac.compare_digest(normalise_email(email), order.email):
-        return True
-    return bool(query_password and stored and password_ok)
+    stored = order.query_password_hash if order is not None else ""
+    if not query_password_matches(query_password, stored or DUMMY_HASH):
+        return False
+    if order is None or not stored:  # unreachable: the dummy never matches; kept explicit
+        return False
+    current = query_password_hash(query_password)
+    if stored != current:  # a legacy PBKDF2 hash, or an HMAC under a rotated-out SECRET_KEY
+        Order.objects.filter(pk=order.pk, query_password_hash=stored).update(
+            query_password_hash=current
+        )
+        order.query_password_hash = current
+    return True
 
 
 def _failures_key(ip: str | None) -> str:
