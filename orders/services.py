@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -37,6 +36,7 @@ from commissions import hooks as commission_hooks
 from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
+from orders.query_passwords import query_password_hash
 from orders.transitions import order_transition
 from riskrules import hooks as risk_hooks
 from shop.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
@@ -163,7 +163,9 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 currency=product.currency,
                 email=email,
                 buyer_identity=identity,
-                query_password_hash=make_password(req.query_password) if req.query_password else "",
+                query_password_hash=(
+                    query_password_hash(req.query_password) if req.query_password else ""
+                ),
                 client_ip=req.client_ip,
                 user_agent=(req.user_agent or "")[:400],
                 ref_code=(req.ref or "").strip().upper()[:32],

@@ -283,3 +283,17 @@ def test_order_lookup_timing_does_not_reveal_existence():
             batch=2,
         )
         assert _median_ratio(ta, tb) < MAX_MEDIAN_RATIO, credentials
+
+
+def test_checkout_stores_a_keyed_hash_never_the_password(client):
+    from orders.services import CheckoutRequest, order_create
+    from tests.factories import stock_product
+
+    stock_product(1, slug="qp")
+    order = order_create(
+        req=CheckoutRequest(product="qp", quantity=1, email="qp@example.com", query_password="s3")
+    )
+    assert order.query_password_hash.startswith("hmac_sha256$")
+    assert "s3" not in order.query_password_hash
+    response = client.get(f"/api/v1/orders/{order.order_no}", {"query_password": "s3"})
+    assert response.status_code == 200
