@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 
 from cardpool.selectors import keys_for_order
 from orders.models import Delivery, Order, OrderEvent, PaymentEvent
+from orders.payments.inbox import payment_event_reverify
 from orders.tasks import process_payment_event
 from shop.money import to_decimal_string
 
@@ -269,9 +270,11 @@ class PaymentEventAdmin(admin.ModelAdmin):
         "processed_at",
         "attempts",
         "last_error",
+        "signature_now",
+        "headers",
         "payload_pretty",
     ]
-    readonly_fields = ["payload_pretty"]
+    readonly_fields = ["payload_pretty", "signature_now"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -289,6 +292,14 @@ class PaymentEventAdmin(admin.ModelAdmin):
         first_line = obj.last_error.strip().splitlines()[0] if obj.last_error.strip() else ""
         return first_line[:120]
 
+    @admin.display(description="signature")
+    def signature_now(self, obj: PaymentEvent) -> str:
+        if not bytes(obj.body or b""):
+            return "stored before raw bodies were kept: cannot be verified again"
+        if payment_event_reverify(event=obj):
+            return "valid: the stored body carries the webhook secret's signature"
+        return "INVALID: the stored body does not match its signature"
+
     @admin.display(description="payload")
     def payload_pretty(self, obj: PaymentEvent) -> str:
         return format_html(
@@ -296,16 +307,25 @@ class PaymentEventAdmin(admin.ModelAdmin):
             json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False),
         )
 
-    @admin.action(description="Re-process selected", permissions=["change"])
+    @admin.action(description="Re-verify and re-process selected", permissions=["change"])
     def reprocess_selected(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
-        """Queue unprocessed events again, through the same task a webhook uses. Processed
-        ones are left alone: processing is idempotent anyway, but re-queueing them would only
-        add noise to the logs."""
-        pending = list(queryset.filter(processed_at__isnull=True).values_list("pk", flat=True))
-        for event_pk in pending:
-            process_payment_event.delay(event_pk)
+        """Verify each unprocessed event's stored body against its signature again, then queue
+        it through the same task a webhook uses. One that no longer verifies (its row was
+        altered) is not queued. Processed ones are left alone: processing is idempotent
+        anyway, but re-queueing them would only add noise to the logs."""
+        pending = list(queryset.filter(processed_at__isnull=True))
+        queued, refused = [], []
+        for event in pending:
+            if bytes(event.body or b"") and not payment_event_reverify(event=event):
+                refused.append(event.event_id)
+                continue
+            process_payment_event.delay(event.pk)
+            queued.append(event.pk)
         skipped = queryset.count() - len(pending)
-        message = f"Queued {len(pending)} event{'s' if len(pending) != 1 else ''} for processing."
+        message = f"Queued {len(queued)} event{'s' if len(queued) != 1 else ''} for processing."
         if skipped:
             message += f" {skipped} already processed, left alone."
-        self.message_user(request, message, messages.SUCCESS if pending else messages.WARNING)
+        if refused:
+            message += f" Not queued, signature no longer valid: {', '.join(refused)}."
+        level = messages.SUCCESS if queued and not refused else messages.WARNING
+        self.message_user(request, message, level)

@@ -148,19 +148,30 @@ class Delivery(models.Model):
 
 
 class PaymentEvent(models.Model):
-    """The webhook inbox. "Seen" (a row exists) and "processed" are separate facts."""
+    """The webhook inbox. "Seen" (a row exists) and "processed" are separate facts.
+
+    The raw body and the headers are kept byte for byte, as dj-stripe does: the signature
+    covers those bytes, so a stored event can be verified again before it is re-processed;
+    ``payload`` is the parsed copy the handlers read.
+    """
 
     provider = models.CharField(max_length=16)
     event_id = models.CharField(max_length=255)
     type = models.CharField(max_length=80)
     payload = models.JSONField()
+    body = models.BinaryField(default=b"", help_text="The request body exactly as signed.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="The request headers that came with it."
+    )
     order = models.ForeignKey(
         Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="payment_events"
     )
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
+    last_error = models.TextField(
+        blank=True, help_text="The full traceback of the last failed attempt; empty once processed."
+    )
 
     class Meta:
         ordering = ["-received_at"]

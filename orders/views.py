@@ -130,6 +130,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             payload=request.body,
             signature=request.headers.get("Stripe-Signature"),
             client_ip=client_ip(request),
+            headers=dict(request.headers),
         )
     except InvalidWebhook as exc:
         return JsonResponse({"code": "invalid_signature", "message": str(exc)}, status=400)

@@ -24,8 +24,16 @@ class InvalidWebhook(Exception):
     """Missing, malformed, stale or forged signature, or a body that is not an event."""
 
 
+# The request headers kept with an event: what the signature and a later diagnosis need.
+KEPT_HEADERS = ("Stripe-Signature", "Content-Type", "User-Agent")
+
+
 def payment_event_receive(
-    *, payload: bytes, signature: str | None, client_ip: str | None = None
+    *,
+    payload: bytes,
+    signature: str | None,
+    client_ip: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[PaymentEvent, bool]:
     """Verify and store a Stripe-format event; return ``(event, created)``."""
     secret = settings.STRIPE_WEBHOOK_SECRET
@@ -46,8 +54,14 @@ def payment_event_receive(
         raise InvalidWebhook("body is not a Stripe event") from None
     try:
         with transaction.atomic():
+            kept = {name: value for name, value in (headers or {}).items() if name in KEPT_HEADERS}
             row = PaymentEvent.objects.create(
-                provider="stripe", event_id=event_id, type=event_type, payload=event
+                provider="stripe",
+                event_id=event_id,
+                type=event_type,
+                payload=event,
+                body=payload,
+                headers=kept | {"Stripe-Signature": signature or ""},
             )
             from orders.tasks import process_payment_event
 
@@ -55,3 +69,18 @@ def payment_event_receive(
     except IntegrityError:
         return PaymentEvent.objects.get(provider="stripe", event_id=event_id), False
     return row, True
+
+
+def payment_event_reverify(*, event: PaymentEvent) -> bool:
+    """Whether the stored body still carries a valid signature from the webhook secret in
+    force (timestamp tolerance aside: the event is old by now). Events stored before raw
+    bodies were kept have none and cannot be verified again."""
+    body = bytes(event.body or b"")
+    signature = (event.headers or {}).get("Stripe-Signature", "")
+    if not body or not signature:
+        return False
+    try:
+        WebhookSignature.verify_header(body, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except (SignatureVerificationError, ValueError, IndexError):
+        return False
+    return True

@@ -8,6 +8,7 @@ fails, nothing is kept, the error is recorded, and the task (or the sweeper) tri
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,6 +224,11 @@ HANDLERS: dict[str, Callable[[PaymentEvent], None]] = {
 }
 
 
+def failure_text(exc: BaseException) -> str:
+    """The whole traceback, so the owner (and whoever they ask) sees where it failed."""
+    return "".join(traceback.format_exception(exc)).strip()
+
+
 def payment_event_process(*, event_id: int) -> bool:
     """Process one stored event exactly once. True when it was processed by this call."""
     try:
@@ -241,6 +247,6 @@ def payment_event_process(*, event_id: int) -> bool:
     except Exception as exc:
         # The work rolled back; remember why, so the owner and the sweeper can see it.
         PaymentEvent.objects.filter(pk=event_id).update(
-            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            attempts=F("attempts") + 1, last_error=failure_text(exc)
         )
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -429,6 +430,38 @@ def test_payment_event_filter_and_reprocess_action(admin_client, monkeypatch):
         admin_client.get(reverse("admin:orders_paymentevent_delete", args=[done.pk])).status_code
         == 403
     )
+
+
+def test_reprocess_action_refuses_an_event_whose_stored_body_no_longer_verifies(
+    admin_client, monkeypatch
+):
+    from orders.payments.stripe_events import encode, sign_payload
+
+    def stored(event_id: str, tamper: bool) -> PaymentEvent:
+        body = encode({"id": event_id, "type": "x", "data": {"object": {}}})
+        signature = sign_payload(body, settings.STRIPE_WEBHOOK_SECRET)
+        return PaymentEvent.objects.create(
+            provider="stripe",
+            event_id=event_id,
+            type="x",
+            payload={},
+            body=body.replace(b'"x"', b'"y"') if tamper else body,
+            headers={"Stripe-Signature": signature},
+        )
+
+    good, altered = stored("evt_good", False), stored("evt_altered", True)
+    queued: list[int] = []
+    monkeypatch.setattr("orders.admin.process_payment_event.delay", queued.append)
+    url = reverse("admin:orders_paymentevent_changelist")
+    response = admin_client.post(
+        url,
+        {"action": "reprocess_selected", "_selected_action": [good.pk, altered.pk]},
+        follow=True,
+    )
+    assert queued == [good.pk]
+    assert "signature no longer valid: evt_altered" in response.content.decode()
+    page = admin_client.get(reverse("admin:orders_paymentevent_change", args=[altered.pk]))
+    assert "INVALID" in page.content.decode()
 
 
 # --- The upload progress UI, in a real browser ------------------------------------------

@@ -251,6 +251,7 @@ def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
     assert order.status == OrderStatus.PENDING  # the whole delivery rolled back
     assert CardKey.objects.filter(order=order, status="sold").count() == 0
     assert event.processed_at is None and "ledger unavailable" in event.last_error
+    assert event.last_error.startswith("Traceback") and "boom" in event.last_error
     assert event.attempts >= 1
 
     monkeypatch.undo()
@@ -262,6 +263,7 @@ def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     assert Order.objects.get(pk=order.pk).delivery.key_count == 2
+    assert PaymentEvent.objects.get().last_error == ""  # cleared once processed
 
 
 def test_sandbox_refund_goes_through_the_inbox(deliver, order, django_capture_on_commit_callbacks):
@@ -391,3 +393,21 @@ def test_rejected_order_with_refund_underway_can_never_be_delivered(deliver, ord
     with pytest.raises(ValueError, match="being refunded"), transaction.atomic():
         order_deliver(order=lock_order(order.pk))
     assert CardKey.objects.filter(order=order, status="sold").count() == 0
+
+
+def test_the_inbox_keeps_the_raw_body_and_headers_so_events_can_be_verified_again(deliver, order):
+    from orders.payments.inbox import payment_event_reverify
+    from orders.payments.stripe_events import encode
+
+    event = completed_event(order)
+    deliver(event)
+    stored = PaymentEvent.objects.get()
+    assert bytes(stored.body) == encode(event)  # byte for byte what was signed
+    assert stored.headers["Stripe-Signature"].startswith("t=")
+    assert stored.headers["Content-Type"] == "application/json"
+    assert payment_event_reverify(event=stored)
+
+    stored.body = bytes(stored.body).replace(b'"paid"', b'"PAID"')
+    assert not payment_event_reverify(event=stored)
+    stored.body = b""
+    assert not payment_event_reverify(event=stored)
