@@ -173,6 +173,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_TIMEZONE = "UTC"
+# Beat's state file is local state, rewritten on every run: under var/, never in the repository.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "orders-expire-unpaid": {"task": "orders.tasks.expire_unpaid_orders", "schedule": 30.0},
     "orders-sweep-payment-inbox": {
