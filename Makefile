@@ -32,10 +32,10 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The speed figures (docs/benchmarks.md): production shape on a throw-away database, ~8 min.
+# e.g. make bench BENCH_ARGS="--pool threads --concurrency 8"; BENCH_ARGS=--quick to smoke-test.
 bench: $(VENV)/.installed
-	$(BIN)/python bench/payment_to_key.py --keys-per-product 100000
-	$(BIN)/python bench/payment_to_key.py --worker
-	$(BIN)/python bench/risk_overhead.py
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/test-results.xml

@@ -44,7 +44,37 @@ def throwaway_database() -> Iterator[None]:
         yield
     finally:
         connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        test_name = connection.settings_dict["NAME"]
+        try:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+        except Exception:
+            # A process that died with its connection still open keeps DROP DATABASE waiting
+            # for it; PostgreSQL 13+ can end those sessions itself.
+            force_drop_database(connection.settings_dict | {"NAME": test_name})
+
+
+def force_drop_database(settings_dict: dict) -> None:
+    """``DROP DATABASE … WITH (FORCE)`` through the ``postgres`` maintenance database."""
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or "127.0.0.1",
+        port=settings_dict.get("PORT") or 5432,
+    )
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(settings_dict["NAME"])
+                )
+            )
+    finally:
+        conn.close()
 
 
 def percentile(values: list[float], p: float) -> float:
