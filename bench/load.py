@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -967,6 +968,10 @@ def main() -> int:
     if args.output != "-" and not failure:
         Path(args.output).write_text(text)
         print(f"written to {args.output}")
+    if failure:
+        print(f"process logs kept in {logdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
     return 1 if failure else 0
 
 
