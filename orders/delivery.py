@@ -90,8 +90,6 @@ def order_deliver(
     status = OrderStatus.PAID if pay_step is not None else order.status
     if status not in DELIVERABLE:
         raise ValueError(f"{order.order_no} is {order.status}, not deliverable")
-    if order.refund_requested_at is not None:
-        raise ValueError(f"{order.order_no} is being refunded: it must not be delivered")
     now = timezone.now()
     steps = [pay_step] if pay_step is not None else []
     fields = dict(pay_fields or {})

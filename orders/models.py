@@ -13,6 +13,7 @@ class OrderStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     ON_HOLD = "on_hold", "On hold"
     BACKORDERED = "backordered", "Backordered"
+    REFUND_REQUESTED = "refund_requested", "Refund requested"
     REFUNDED = "refunded", "Refunded"
     EXPIRED = "expired", "Expired"
     CANCELLED = "cancelled", "Cancelled"
@@ -46,7 +47,7 @@ class Order(models.Model):
         help_text="The logged-in account that checked out, if any (self-referral checks).",
     )
     status = models.CharField(
-        max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
     )
     hold_expires_at = models.DateTimeField(
         help_text="Until then the order's quantity is held out of stock for this buyer."
@@ -57,11 +58,6 @@ class Order(models.Model):
     paid_amount = models.BigIntegerField(null=True, blank=True)
     paid_currency = models.CharField(max_length=3, blank=True)
     refunded_amount = models.BigIntegerField(default=0)
-    refund_requested_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="A full refund was asked of the provider: the order must never be delivered.",
-    )
     queued_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -110,8 +106,8 @@ class OrderEvent(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=40)
-    from_status = models.CharField(max_length=12, blank=True)
-    to_status = models.CharField(max_length=12, blank=True)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(

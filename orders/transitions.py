@@ -22,18 +22,26 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     # A payment may land after the window closed or after the buyer gave up: never lose it.
     S.EXPIRED: frozenset({S.PAID}),
     S.CANCELLED: frozenset({S.PAID}),
-    S.PAID: frozenset({S.DELIVERED, S.BACKORDERED, S.ON_HOLD, S.REFUNDED}),
-    S.ON_HOLD: frozenset({S.DELIVERED, S.BACKORDERED, S.REFUNDED}),
-    S.BACKORDERED: frozenset({S.DELIVERED, S.ON_HOLD, S.REFUNDED}),
+    S.PAID: frozenset({S.DELIVERED, S.BACKORDERED, S.ON_HOLD, S.REFUND_REQUESTED, S.REFUNDED}),
+    S.ON_HOLD: frozenset({S.DELIVERED, S.BACKORDERED, S.REFUND_REQUESTED, S.REFUNDED}),
+    S.BACKORDERED: frozenset({S.DELIVERED, S.ON_HOLD, S.REFUND_REQUESTED, S.REFUNDED}),
+    # A full refund of an undelivered order was asked of the provider: nothing may deliver it
+    # any more. The provider's charge.refunded makes it refunded; a refused refund sends it
+    # back to the owner's review.
+    S.REFUND_REQUESTED: frozenset({S.REFUNDED, S.ON_HOLD}),
     S.DELIVERED: frozenset({S.REFUNDED}),
     S.REFUNDED: frozenset(),
 }
 
-PAID_STATUSES = frozenset({S.PAID, S.DELIVERED, S.ON_HOLD, S.BACKORDERED, S.REFUNDED})
+PAID_STATUSES = frozenset(
+    {S.PAID, S.DELIVERED, S.ON_HOLD, S.BACKORDERED, S.REFUND_REQUESTED, S.REFUNDED}
+)
+# Paid but without keys yet: a full refund of these must first stop any delivery.
+PAID_UNDELIVERED = frozenset({S.PAID, S.ON_HOLD, S.BACKORDERED})
 # Entering these, an order that was never delivered gives its reserved keys back to the pool.
 # An order put on hold claims nothing while the owner reviews it: its keys go on sale, and an
 # approval queues it from then on (``orders.delivery.claim_time``).
-RELEASES_KEYS = frozenset({S.EXPIRED, S.CANCELLED, S.REFUNDED, S.ON_HOLD})
+RELEASES_KEYS = frozenset({S.EXPIRED, S.CANCELLED, S.REFUNDED, S.ON_HOLD, S.REFUND_REQUESTED})
 
 
 class InvalidTransition(Exception):

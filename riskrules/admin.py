@@ -30,7 +30,8 @@ from riskrules.models import (
     RiskRule,
     RiskSettings,
 )
-from riskrules.services import review_approve, review_blocklist_buyer, review_reject_refund
+from riskrules.review import review_approve, review_reject_refund
+from riskrules.services import review_blocklist_buyer
 from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
 from shop.money import to_decimal_string
 
@@ -187,7 +188,7 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(status=OrderStatus.ON_HOLD, refund_requested_at__isnull=True)
+            .filter(status=OrderStatus.ON_HOLD)
             .prefetch_related(Prefetch("events", queryset=holds, to_attr="hold_events"))
         )
 

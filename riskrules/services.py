@@ -1,10 +1,7 @@
 """Risk-control writes: decisions, blocklist entries and the owner's review actions.
 
-Review actions follow the shop's lock order and its one rule about the network: approving
-delivers inside a transaction with the order locked (``orders.locks.lock_order``, then
-``order_deliver``); rejecting refunds *outside* any transaction, because ``payment_refund``
-calls the payment provider, and the order becomes ``refunded`` only when the provider's signed
-``charge.refunded`` event comes back through the inbox (the sandbox sends one locally).
+The review actions on the order (approve, reject and refund) are order services in
+``orders.review``; ``riskrules.review`` adds the review queue's audit row to them.
 """
 
 from __future__ import annotations
@@ -14,9 +11,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from orders.delivery import order_deliver
-from orders.locks import lock_order
-from orders.models import Order, OrderStatus
+from orders.models import Order
 from orders.transitions import order_note
 from riskrules.context import CheckoutContext
 from riskrules.evaluation import Hit
@@ -27,7 +22,6 @@ from riskrules.models import (
     RiskRule,
     normalise_block_value,
 )
-from shop.errors import KamiError
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +92,7 @@ def blocklist_add(
     return entry, False
 
 
-def _record_review(*, order: Order, action: str, actor, result: str) -> ReviewAction:
+def review_record(*, order: Order, action: str, actor, result: str) -> ReviewAction:
     order_note(
         order=order,
         kind=f"review_{action}",
@@ -106,47 +100,6 @@ def _record_review(*, order: Order, action: str, actor, result: str) -> ReviewAc
         actor=actor,
     )
     return ReviewAction.objects.create(order=order, action=action, actor=actor, result=result)
-
-
-def review_approve(*, order_id: int, actor) -> str:
-    """Deliver a held order through the normal delivery path (or backorder it if keys ran
-    out meanwhile). Returns what happened, for the owner's message."""
-    with transaction.atomic():
-        order = lock_order(order_id)
-        if order is None:
-            return "no such order"
-        if order.status != OrderStatus.ON_HOLD:
-            return f"not on hold ({order.status}), left alone"
-        if order.refund_requested_at is not None:
-            return "a refund is underway, left alone"
-        delivery = order_deliver(order=order, actor=actor)
-        result = "delivered" if delivery is not None else "backordered: no keys free"
-        _record_review(order=order, action=ReviewAction.Action.APPROVE, actor=actor, result=result)
-        return result
-
-
-def review_reject_refund(*, order_id: int, actor) -> str:
-    """Refund a held order in full through its payment provider. Outside any transaction:
-    the provider is called over the network. The inbox moves the order to ``refunded``."""
-    # Imported here: refunds → the webhook inbox → riskrules.hooks → this module.
-    from orders.payments.refunds import payment_refund
-
-    order = Order.objects.select_related("product").filter(pk=order_id).first()
-    if order is None:
-        return "no such order"
-    if order.status != OrderStatus.ON_HOLD:
-        return f"not on hold ({order.status}), left alone"
-    try:
-        payment_refund(order=order, actor=actor)
-    except KamiError as exc:
-        return f"refund failed: {exc.message}"
-    _record_review(
-        order=order,
-        action=ReviewAction.Action.REJECT_REFUND,
-        actor=actor,
-        result="refund requested from the payment provider",
-    )
-    return "refund requested"
 
 
 def review_blocklist_buyer(*, order_id: int, actor, kind: str) -> str:
@@ -166,7 +119,7 @@ def review_blocklist_buyer(*, order_id: int, actor, kind: str) -> str:
         else ReviewAction.Action.BLOCK_IP
     )
     result = f"{entry.value} {'added to' if created else 'already on'} the blocklist"
-    _record_review(order=order, action=action, actor=actor, result=result)
+    review_record(order=order, action=action, actor=actor, result=result)
     return result
 
 

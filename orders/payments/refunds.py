@@ -13,19 +13,65 @@ import secrets
 
 import stripe
 from django.conf import settings
-from django.utils import timezone
+from django.db import transaction
 
-from orders.models import Order
+from orders.locks import lock_order
+from orders.models import Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import build_event, encode, sign_payload
-from orders.transitions import PAID_STATUSES, order_note
+from orders.transitions import PAID_STATUSES, PAID_UNDELIVERED, order_note, order_transition
 from shop.errors import InvalidInput, PaymentProviderError
 
 logger = logging.getLogger(__name__)
 
 
-def payment_refund(*, order: Order, amount: int | None = None, actor=None) -> None:
-    """Refund ``amount`` (default: everything not yet refunded) of a paid ``order``."""
+class OrderChanged(InvalidInput):
+    """The order is no longer in the state the refund was asked for (someone acted first)."""
+
+    code = "order_changed"
+
+
+def _request_full_refund(*, order: Order, expect_status: str | None, actor) -> Order:
+    """Move an undelivered order to ``refund_requested`` before the provider is asked, under
+    the order lock: from then on nothing may deliver it (an approval racing this finds the
+    order changed). Committed at once: the provider call that follows is a network call."""
+    with transaction.atomic():
+        locked = lock_order(order.pk)
+        if locked is None or (expect_status is not None and locked.status != expect_status):
+            raise OrderChanged(f"Order {order.order_no} changed meanwhile; nothing was refunded.")
+        if locked.status in PAID_UNDELIVERED:
+            order_transition(
+                order=locked,
+                to_status=OrderStatus.REFUND_REQUESTED,
+                kind="refund_requested",
+                message="A full refund was asked of the payment provider.",
+                actor=actor,
+            )
+        return locked
+
+
+def _refund_refused(*, order: Order, actor) -> None:
+    """The provider refused: an order waiting for its refund goes back to the owner."""
+    with transaction.atomic():
+        locked = lock_order(order.pk)
+        if locked is not None and locked.status == OrderStatus.REFUND_REQUESTED:
+            order_transition(
+                order=locked,
+                to_status=OrderStatus.ON_HOLD,
+                kind="refund_failed",
+                message="The payment provider refused the refund: review it again.",
+                actor=actor,
+            )
+
+
+def payment_refund(
+    *, order: Order, amount: int | None = None, actor=None, expect_status: str | None = None
+) -> None:
+    """Refund ``amount`` (default: everything not yet refunded) of a paid ``order``.
+
+    ``expect_status``: refund only if the order is still in that status (the review queue's
+    "reject and refund" expects ``on_hold``), checked under the order lock.
+    """
     order.refresh_from_db()
     paid = order.paid_amount or order.amount
     remaining = paid - order.refunded_amount
@@ -35,12 +81,10 @@ def payment_refund(*, order: Order, amount: int | None = None, actor=None) -> No
     if not 0 < amount <= remaining:
         raise InvalidInput(f"Refund between 0 and {remaining} minor units.")
     if amount == remaining:
-        # A full refund is underway: from now on nothing may deliver this order, even if an
-        # approval races the provider's answer.
-        Order.objects.filter(pk=order.pk, refund_requested_at__isnull=True).update(
-            refund_requested_at=timezone.now()
-        )
-    order_note(order=order, kind="refund_requested", data={"amount": amount}, actor=actor)
+        order = _request_full_refund(order=order, expect_status=expect_status, actor=actor)
+    elif expect_status is not None and order.status != expect_status:
+        raise OrderChanged(f"Order {order.order_no} changed meanwhile; nothing was refunded.")
+    order_note(order=order, kind="refund_asked", data={"amount": amount}, actor=actor)
     if order.payment_provider == "stripe":
         try:
             stripe.Refund.create(
@@ -51,6 +95,7 @@ def payment_refund(*, order: Order, amount: int | None = None, actor=None) -> No
             )
         except stripe.StripeError as exc:
             logger.error("Stripe refund failed for %s: %s", order.order_no, type(exc).__name__)
+            _refund_refused(order=order, actor=actor)
             raise PaymentProviderError("Stripe refused or did not answer the refund.") from None
         return
     charge = {
