@@ -7,6 +7,8 @@ key, so two transactions touching the same two promoters always queue in the sam
 
 from __future__ import annotations
 
+from django.db import connection
+
 from commissions.models import Attribution, Promoter, Withdrawal
 
 
@@ -17,13 +19,20 @@ def lock_promoters(*promoter_ids: int) -> dict[int, Promoter]:
 
 
 def lock_attribution(order_id: int) -> Attribution | None:
-    """The order's attribution row, with its promoter and upline read (not locked) alongside."""
-    return (
-        Attribution.objects.select_for_update(of=("self",))
-        .select_related("promoter", "upline")
-        .filter(order_id=order_id)
-        .first()
-    )
+    """The order's attribution row, locked, with its promoter and upline read (not locked)
+    alongside. Two plain statements: every delivery of a referred order runs them."""
+    table = connection.ops.quote_name(Attribution._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = f"SELECT * FROM {table} WHERE order_id = %s LIMIT 1{lock}"  # noqa: S608 - model metadata
+    attribution = next(iter(Attribution.objects.raw(sql, [order_id])), None)
+    if attribution is None:
+        return None
+    ids = [pk for pk in (attribution.promoter_id, attribution.upline_id) if pk]
+    if ids:
+        promoters = {p.pk: p for p in Promoter.objects.filter(pk__in=ids)}
+        attribution.promoter = promoters.get(attribution.promoter_id)
+        attribution.upline = promoters.get(attribution.upline_id)
+    return attribution
 
 
 def lock_withdrawals(withdrawal_ids: list[int]) -> list[Withdrawal]:

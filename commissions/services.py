@@ -34,7 +34,7 @@ from commissions.models import (
 )
 from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
-from shop.errors import InvalidInput, KamiError
+from core.errors import InvalidInput, KamiError
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed by hand
 CODE_LENGTH = 6
@@ -117,7 +117,7 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
         )
     entries = LedgerEntry.objects.bulk_create(entries)
     attribution.posted_at = now
-    attribution.save(update_fields=["posted_at"])
+    Attribution.objects.filter(pk=attribution.pk).update(posted_at=now)
     # Money refunded before delivery (e.g. while backordered) is clawed back at once.
     _clawback_to_target(order=order, attribution=attribution)
     return entries

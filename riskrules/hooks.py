@@ -24,14 +24,14 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Blocked, RateLimited
+from core.ratelimit import RateLimit
 from orders.transitions import order_note
 from riskrules.context import CheckoutContext
 from riskrules.evaluation import Hit, evaluate_checkout
-from riskrules.models import BlocklistEntry, RuleAction
-from riskrules.ratelimits import checkout_throttle
-from riskrules.selectors import blocklist_match, hold_reasons
+from riskrules.models import BlocklistEntry, RiskSettings, RuleAction
+from riskrules.selectors import blocklist_match, payment_review_facts
 from riskrules.services import decision_record_block, decisions_record
-from shop.errors import Blocked
 
 __all__ = [
     "CheckoutContext",
@@ -49,8 +49,37 @@ STOCK_CHECK_EVERY_SECONDS = 60
 NOTE_KIND = {RuleAction.HOLD: "risk_hold_decided", RuleAction.FLAG: "risk_flag"}
 
 
-def throttle_checkout(*, client_ip: str | None) -> None:
-    checkout_throttle(client_ip=client_ip)
+def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> None:
+    """Count one checkout attempt from ``client_ip``, valid or not; over the owner's limit
+    (``RiskSettings``: 20 a minute by default, 0 turns it off) raise ``RateLimited``.
+
+    Every attempt counts, before any work: the limit brakes scripts hoarding stock in unpaid
+    orders. Counted by ``core.ratelimit`` (atomic, shared by all processes; per process while
+    Redis is unreachable).
+    """
+    settings = RiskSettings.current()
+    if not settings.checkout_rate_limit:
+        return
+    limit = RateLimit(
+        "checkout",
+        limit=settings.checkout_rate_limit,
+        window_seconds=max(1, settings.checkout_rate_window_seconds),
+    )
+    decision = limit.hit(client_ip or "unknown", now=now)
+    if not decision.allowed:
+        raise RateLimited(
+            f"Too many checkouts from your network: at most {limit.limit} per "
+            f"{_describe(limit.window_seconds)}. Try again in {decision.retry_after} seconds.",
+            retry_after=decision.retry_after,
+        )
+
+
+def _describe(seconds: int) -> str:
+    if seconds == 60:
+        return "minute"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
 
 
 def screen_checkout(*, ctx: CheckoutContext) -> list[Hit]:
@@ -114,12 +143,16 @@ def _check_stock_soon(*, product_id: int) -> None:
 def review_reason_for_payment(*, order) -> str | None:
     """Why this paid order must wait for the owner: the holds decided at its checkout, or
     its buyer was blocklisted after checking out (e.g. from the review of another order)."""
-    reasons = hold_reasons(order=order)
-    entry = blocklist_match(
-        email=order.email,
-        client_ip=order.client_ip,
-        now=order.paid_at or timezone.now(),
-        only_if_rule_enabled=True,
+    reasons, blocklist_in_force = payment_review_facts(order_id=order.pk)
+    entry = (
+        blocklist_match(
+            email=order.email,
+            client_ip=order.client_ip,
+            now=order.paid_at or timezone.now(),
+            only_if_rule_enabled=True,
+        )
+        if blocklist_in_force
+        else None
     )
     if entry is not None:
         what = "email" if entry.kind != BlocklistEntry.Kind.NETWORK else "network"

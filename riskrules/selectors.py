@@ -8,15 +8,15 @@ add an order between the count and the insert: the count is exact, not a snapsho
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Avg, Count, Exists, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
+from core.identity import email_identity
 from orders.models import Order, OrderStatus
 from riskrules.models import BlocklistEntry, RiskDecision, RiskRule, RuleAction
-from shop.identity import email_identity
 
 #: Orders that count as sales for averages and the stock forecast.
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.BACKORDERED)
@@ -118,18 +118,34 @@ def blocklist_match(
     return None
 
 
-def hold_reasons(*, order: Order) -> list[str]:
-    return list(
-        RiskDecision.objects.filter(order=order, outcome=RuleAction.HOLD)
-        .order_by("pk")
-        .values_list("message", flat=True)
+def payment_review_facts(*, order_id: int) -> tuple[list[str], bool]:
+    """What a payment review needs, in one statement: the hold reasons decided at the order's
+    checkout, and whether any blocklist could apply at all (an enabled blocklist rule and at
+    least one entry). Most shops, most of the time, have no blocklist to match, so the payment
+    of a key costs one cheap query here, not a blocklist match."""
+    q = connection.ops.quote_name
+    decisions = q(RiskDecision._meta.db_table)
+    entries = q(BlocklistEntry._meta.db_table)
+    rules = q(RiskRule._meta.db_table)
+    sql = (
+        f"SELECT message, 0, id FROM {decisions} WHERE order_id = %s AND outcome = %s "  # noqa: S608 - model metadata
+        f"UNION ALL SELECT '', 1, 0 WHERE EXISTS (SELECT 1 FROM {rules} "
+        f"WHERE kind = %s AND enabled = %s) AND EXISTS (SELECT 1 FROM {entries}) "
+        "ORDER BY 2, 3"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [order_id, RuleAction.HOLD, RiskRule.Kind.BLOCKLIST, True])
+        rows = cursor.fetchall()
+    return [message for message, flag, _ in rows if not flag], any(flag for _, flag, _ in rows)
 
 
-def review_queue() -> QuerySet[Order]:
-    """Paid orders waiting for the owner, newest first."""
+def review_queue(orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
+    """Paid orders waiting for the owner, newest first: the admin's review queue.
+
+    ``orders`` is the queryset to narrow (the admin passes its proxy model's); default all."""
+    orders = Order.objects.all() if orders is None else orders
     return (
-        Order.objects.filter(status=OrderStatus.ON_HOLD)
+        orders.filter(status=OrderStatus.ON_HOLD)
         .select_related("product")
         .order_by("-created_at", "-pk")
     )
@@ -149,7 +165,3 @@ def units_sold_since(*, since: datetime) -> dict[int, int]:
         .annotate(units=Sum("quantity"))
     )
     return {row["product_id"]: row["units"] or 0 for row in rows}
-
-
-def window_start(*, now: datetime, minutes: int) -> datetime:
-    return now - timedelta(minutes=minutes)
