@@ -10,6 +10,7 @@ run one worker consuming both.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from celery import Celery
@@ -51,10 +52,20 @@ app.conf.task_routes = (route_task,)
 @task_postrun.connect
 def _keep_connections(**kwargs: Any) -> None:
     """Keep the worker's database connection between tasks (``CELERY_DB_REUSE_MAX`` stops
-    Celery closing it around every task, which cost a connect per delivery), but drop it
-    when it broke or outlived ``CONN_MAX_AGE``, exactly as Django does between requests."""
-    if getattr(kwargs.get("task"), "request", None) and kwargs["task"].request.is_eager:
-        return
-    from django.db import close_old_connections
+    Celery closing it around every task, which cost a connect per delivery), but drop it when
+    a task saw it fail or it outlived ``CONN_MAX_AGE``, as Django does between requests.
 
-    close_old_connections()
+    Unlike Django's ``close_old_connections`` this does not re-arm the health check, which
+    would cost a ``SELECT 1`` per task: a connection that broke between tasks fails the next
+    task's first query, that task is retried, and this hook then closes the connection."""
+    task = kwargs.get("task")
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        expired = conn.close_at is not None and time.monotonic() >= conn.close_at
+        if conn.errors_occurred or expired or conn.in_atomic_block:
+            conn.close()
