@@ -1,0 +1,107 @@
+"""Racing buyers and racing webhooks on SQLite, with real threads and real commits.
+
+SQLite has no row locks (``select_for_update`` and ``SKIP LOCKED`` do nothing there): the
+IMMEDIATE transactions of ``shop/settings.py`` serialise writers, WAL lets readers on, and the
+conditional UPDATEs and constraints keep the stock exact. Every thread has its own connection
+to the database file; nothing may crash with "database is locked" or a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from cardpool.models import CardKey
+from orders.models import Delivery, Order, OrderStatus
+from orders.payments.stripe_events import encode, sign_payload
+from tests.factories import stock_product
+from tests.stripe_helpers import WEBHOOK_URL, completed_event, post_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUYERS = 10
+KEYS = 3
+
+
+def run_concurrently(n: int, work: Callable[[int], object]) -> list[object]:
+    """Run ``work(i)`` in ``n`` threads released together; return results or exceptions."""
+    barrier = threading.Barrier(n)
+    results: list[object] = [None] * n
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # collected and asserted on by the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is still running"
+    return results
+
+
+def checkout(i: int):
+    """One buyer's checkout through the API, from an address of its own."""
+    return Client(REMOTE_ADDR=f"198.51.100.{i + 1}").post(
+        "/api/v1/orders",
+        {"product": "sqlite-race", "quantity": 1, "email": f"buyer{i}@example.com"},
+        content_type="application/json",
+    )
+
+
+def test_ten_buyers_race_for_the_last_three_keys_then_pay_at_once():
+    product = stock_product(KEYS, slug="sqlite-race")
+
+    responses = run_concurrently(BUYERS, checkout)
+    errors = [r for r in responses if isinstance(r, Exception)]
+    assert not errors, errors
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: KEYS, 409: BUYERS - KEYS}, [r.content for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"out_of_stock"}
+    order_nos = [r.json()["order_no"] for r in responses if r.status_code == 201]
+    reserved = CardKey.objects.filter(product=product, status=CardKey.Status.RESERVED)
+    assert sorted(reserved.values_list("order__order_no", flat=True)) == sorted(order_nos)
+
+    orders = list(Order.objects.filter(order_no__in=order_nos))
+    paid = run_concurrently(len(orders), lambda i: post_event(Client(), completed_event(orders[i])))
+    assert [getattr(r, "status_code", r) for r in paid] == [200] * KEYS
+
+    assert Counter(Order.objects.values_list("status", flat=True)) == {OrderStatus.DELIVERED: KEYS}
+    sold = CardKey.objects.filter(product=product, status=CardKey.Status.SOLD)
+    assert sold.count() == KEYS
+    assert Counter(sold.values_list("order_id", flat=True)) == {o.pk: 1 for o in orders}
+    assert Delivery.objects.count() == KEYS
+
+
+def test_the_same_event_posted_by_many_webhooks_at_once_delivers_once():
+    product = stock_product(2, slug="sqlite-race")
+    response = checkout(0)
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(order_no=response.json()["order_no"])
+    payload = encode(completed_event(order))
+    header = sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+
+    def deliver(_: int):
+        return Client().post(
+            WEBHOOK_URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
+
+    responses = run_concurrently(8, deliver)
+    assert [getattr(r, "status_code", r) for r in responses] == [200] * 8
+    assert sum(not r.json()["duplicate"] for r in responses) == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert CardKey.objects.filter(product=product, status=CardKey.Status.SOLD).count() == 1
+    assert Delivery.objects.count() == 1
