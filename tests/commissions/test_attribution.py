@@ -13,12 +13,15 @@ from commissions.attribution import email_identity, ip_hash
 from commissions.models import (
     Attribution,
     CommissionSettings,
+    LedgerEntry,
     PromoterSighting,
     ReferralClick,
 )
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from shop.referrals import REF_COOKIE
 from tests.commissions.factories import PromoterFactory, UserFactory
+from tests.commissions.helpers import assert_reconciles, entries
+from tests.stripe_helpers import completed_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -184,6 +187,50 @@ def test_upline_buying_through_their_recruit_gets_no_team_reward(sell, promoter,
     order = sell(ref="ALICE", email=upline.user.email)
     a = order.attribution
     assert (a.status, a.upline, a.upline_refusal) == ("attributed", None, "own_email")
-    from commissions.models import LedgerEntry
-
     assert list(LedgerEntry.objects.values_list("level", "amount")) == [(1, 1000)]
+
+
+# --- Attribution is frozen at checkout ------------------------------------------------------
+
+
+def test_changing_the_upline_after_checkout_keeps_the_team_reward_with_the_old_one(
+    checkout, deliver, sell, promoter, upline
+):
+    order = checkout(ref="ALICE")
+    vee = PromoterFactory(code="VEE")
+    promoter.upline = vee
+    promoter.save()
+
+    deliver(completed_event(order))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert entries(order) == {(1, "ALICE"): 1000, (2, "UP"): 300}
+    assert not LedgerEntry.objects.filter(promoter=vee).exists()
+
+    # The new upline counts from the next checkout on.
+    assert entries(sell()) == {(1, "ALICE"): 1000, (2, "VEE"): 300}
+    assert_reconciles()
+
+
+def test_a_new_ref_cookie_between_checkout_and_payment_changes_nothing(
+    client, product, promoter, django_capture_on_commit_callbacks
+):
+    bob = PromoterFactory(code="BOB")
+    client.get("/?ref=ALICE")
+    client.post(f"/p/{product.slug}", {"email": "buyer@example.net", "quantity": "1"})
+    order = Order.objects.get()
+    assert (order.ref_code, order.attribution.promoter) == ("ALICE", promoter)
+
+    # The buyer follows BOB's link to the payment page, then pays: the cookie now says BOB.
+    assert REF_COOKIE in client.get(f"/pay/sandbox/{order.order_no}?ref=BOB").cookies
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/pay/sandbox/{order.order_no}")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert order.ref_code == "ALICE" and order.attribution.promoter == promoter
+    assert entries(order) == {(1, "ALICE"): 1000, (2, "UP"): 300}
+    assert not LedgerEntry.objects.filter(promoter=bob).exists()
+
+    # The cookie did change: the browser's next order is BOB's.
+    client.post(f"/p/{product.slug}", {"email": "buyer@example.net", "quantity": "1"})
+    assert Order.objects.latest("created_at").attribution.promoter == bob

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -18,23 +16,16 @@ from commissions.models import (
     LedgerEntry,
     PromoterTier,
 )
-from commissions.reconcile import ledger_differences
 from commissions.selectors import promoter_balances
 from commissions.services import ledger_adjust, withdrawal_request
 from orders.models import OrderStatus, PaymentEvent
 from orders.payments.stripe_events import build_event
 from tests.commissions.factories import PromoterFactory
+from tests.commissions.helpers import assert_reconciles, entries
 from tests.factories import ProductFactory
 from tests.stripe_helpers import completed_event, refund_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-def entries(order, kind="commission"):
-    return {
-        (e.level, e.promoter.code): e.amount
-        for e in LedgerEntry.objects.filter(order=order, kind=kind).select_related("promoter")
-    }
 
 
 def clawed(order) -> dict[tuple[int, str], int]:
@@ -42,11 +33,6 @@ def clawed(order) -> dict[tuple[int, str], int]:
     for e in LedgerEntry.objects.filter(order=order, kind="clawback").select_related("promoter"):
         out[(e.level, e.promoter.code)] = out.get((e.level, e.promoter.code), 0) + e.amount
     return out
-
-
-def assert_reconciles():
-    assert ledger_differences() == []
-    call_command("reconcile_ledger", stdout=io.StringIO())
 
 
 # --- Rates and levels -------------------------------------------------------------------------
@@ -312,48 +298,6 @@ def test_adjustments_need_a_reason_and_count_as_available(promoter):
     ledger_adjust(promoter=promoter, amount=-200, reason="Correction")
     assert promoter_balances(promoter_id=promoter.pk).available == 300
     assert_reconciles()
-
-
-def test_reconcile_reports_differences_and_exits_non_zero(sell, promoter):
-    order = sell()
-    assert_reconciles()
-    # A clawback posted behind the services' back, larger than what was earned.
-    LedgerEntry.objects.create(
-        promoter=promoter,
-        kind="clawback",
-        amount=-5000,
-        currency="USD",
-        order=order,
-        level=1,
-        available_at=timezone.now(),
-    )
-    differences = ledger_differences()
-    assert any("clawed back 5000 > earned 1000" in d for d in differences)
-    err = io.StringIO()
-    with pytest.raises(CommandError, match="does not reconcile"):
-        call_command("reconcile_ledger", stdout=io.StringIO(), stderr=err)
-    assert "clawed back 5000" in err.getvalue()
-
-
-def test_reconcile_finds_a_delivered_order_whose_commissions_were_not_posted(
-    sell, promoter, monkeypatch
-):
-    import orders.delivery as delivery
-
-    monkeypatch.setattr(delivery, "post_commissions_for_order", lambda **kw: None)
-    order = sell()
-    assert any(
-        f"{order.order_no}: delivered but commissions never posted" in d
-        for d in ledger_differences()
-    )
-
-
-def test_reconcile_command_runs_as_a_process(sell, promoter, tmp_path):
-    """The real command line exits 0 on a clean ledger (its database is the test one)."""
-    sell()
-    out = io.StringIO()
-    call_command("reconcile_ledger", stdout=out)
-    assert "no differences" in out.getvalue()
 
 
 def test_balances_stay_fast_for_100k_entries(promoter, product):

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from commissions.models import CommissionSettings, Promoter, Withdrawal
+from commissions.models import CommissionSettings, LedgerEntry, Promoter, Withdrawal
 from commissions.services import withdrawal_request
 from tests.commissions.factories import PromoterFactory
+from tests.commissions.helpers import dashboard_html
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -140,3 +141,23 @@ def test_a_promoter_cannot_read_another_promoters_anything(client, sell, promote
 
     client.force_login(bob.user)
     assert client.get(f"/promoter/withdrawals/{bob_w.pk}").status_code == 200
+
+
+def test_joining_without_approval_posts_no_ledger_entry(client, upline):
+    response = client.post(
+        "/promoter/join",
+        {
+            "username": "direct",
+            "email": "direct@example.org",
+            "password": "a-Long-pass-99",
+            "upline": "UP",
+        },
+    )
+    assert response.status_code == 302
+    joined = Promoter.objects.get(user__username="direct")
+    assert (joined.status, joined.upline) == ("active", upline)
+    assert not LedgerEntry.objects.exists()
+    html = dashboard_html(client, upline)
+    assert 'data-testid="stat-team">1<' in html
+    assert 'data-testid="balance-pending">0.00 USD<' in html
+    assert 'data-testid="balance-available">0.00 USD<' in html
