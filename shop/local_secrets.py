@@ -2,15 +2,19 @@
 
 Development must work with zero configuration, yet a secret that changes on every start would
 log everyone out and make every stored card key unreadable. So each secret is generated once,
-written with mode 0600, and read back afterwards. Production never reaches this module: with
-``DEBUG`` off the settings demand real values.
+written with mode 0600, and read back afterwards. With ``DEBUG`` off the settings take
+``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` only from the environment (start-up stops
+without them); what may still come from here then is the webhook secret the sandbox signs its
+events with, when the owner switched the sandbox on without Stripe (``SANDBOX_PAYMENTS``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -30,11 +34,14 @@ def local_secret(var_dir: Path, name: str, kind: str) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    value = _generate(kind)
+    # Written whole under a temporary name (mkstemp: mode 0600), then linked into place, so a
+    # process racing this one finds either no file or the complete secret, never a part of it.
+    fd, temporary = tempfile.mkstemp(dir=var_dir, prefix=f".{name}.", suffix=".tmp")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its value
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    return value
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_generate(kind))
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its value
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()
