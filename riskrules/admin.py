@@ -31,6 +31,7 @@ from riskrules.models import (
     RiskSettings,
 )
 from riskrules.review import review_approve, review_reject_refund
+from riskrules.selectors import review_queue
 from riskrules.services import review_blocklist_buyer
 from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
 from shop.money import to_decimal_string
@@ -185,11 +186,8 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewOrder]:
         holds = OrderEvent.objects.filter(to_status=OrderStatus.ON_HOLD).order_by("pk")
-        return (
-            super()
-            .get_queryset(request)
-            .filter(status=OrderStatus.ON_HOLD)
-            .prefetch_related(Prefetch("events", queryset=holds, to_attr="hold_events"))
+        return review_queue(super().get_queryset(request)).prefetch_related(
+            Prefetch("events", queryset=holds, to_attr="hold_events")
         )
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -189,10 +189,10 @@ def normalise_block_value(kind: str, value: str) -> str:
 class RiskDecision(models.Model):
     """A rule that fired: what it saw (``inputs``) and what it did (``outcome``).
 
-    Blocked checkouts have no order (their transaction rolled back); their record is written on
-    a connection of its own so the audit keeps it. Rule and product references carry no
-    database constraint: the row must outlive a rule deleted later, and the blocked record
-    may name a rule or product the checkout's own uncommitted transaction just changed.
+    Blocked checkouts have no order (their transaction rolled back); their record is written
+    after that rollback (``hooks.checkout_refused``), so the refusal does not undo it. Rule and
+    product references carry no database constraint: a decision is a record, and must outlive
+    the rule or the product it names (a deleted rule leaves its name and kind on the row).
     """
 
     rule = models.ForeignKey(
@@ -306,8 +306,8 @@ class RiskSettings(SingletonModel):
     @classmethod
     def current(cls) -> RiskSettings:
         """The settings for reading: the row, or the defaults if it was never saved. Never
-        inserts, so it is safe beside a transaction that has not committed yet (the
-        refused-checkout audit thread) and costs one indexed read."""
+        inserts, so a read on the checkout or payment path writes nothing and costs one indexed
+        read."""
         return cls.objects.filter(pk=1).first() or cls()
 
 
