@@ -29,7 +29,8 @@ def celery_worker_process():
     queue = f"kami-test-{uuid.uuid4().hex[:8]}"
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "shop.settings_test",
-        "DATABASE_URL": database_url(connection.settings_dict),
+        # Tagged, so tests can tell the worker's PostgreSQL sessions from any other.
+        "DATABASE_URL": f"{database_url(connection.settings_dict)}?application_name={queue}",
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "KAMI_TASK_QUEUE": queue,
@@ -47,6 +48,7 @@ def celery_worker_process():
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_default_queue = queue
     worker.log_path = log_path
+    worker.application_name = queue
     try:
         yield worker
     finally:
@@ -88,11 +90,12 @@ def test_real_worker_delivers_a_paid_order(client, celery_worker_process):
     assert "succeeded" in celery_worker_process.log_path.read_text()
 
 
-def _other_backends(conn) -> set[int]:
+def _worker_backends(conn, application_name: str) -> set[int]:
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            "AND application_name = %s",
+            [application_name],
         )
         return {row[0] for row in cursor.fetchall()}
 
@@ -107,7 +110,7 @@ def test_the_worker_keeps_one_database_connection_across_tasks(client, celery_wo
         order = OrderFactory(product=product, quantity=1)
         assert post_event(client, completed_event(order)).status_code == 200
         assert wait_for(lambda o=order: Order.objects.get(pk=o.pk).status == OrderStatus.DELIVERED)
-        seen.append(_other_backends(connection))
+        seen.append(_worker_backends(connection, celery_worker_process.application_name))
     # One worker session, open between tasks and never reopened.
     assert len(seen[0]) == 1 and all(s == seen[0] for s in seen), seen
 
