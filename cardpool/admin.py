@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from cardpool.crypto import fingerprint
 from cardpool.models import CardKey, ImportBatch
 from cardpool.services import keys_void
-from shop.admin_base import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 SECRET_FIELDS = ["secret", "fingerprint"]
 

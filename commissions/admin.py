@@ -32,9 +32,9 @@ from commissions.services import (
     withdrawals_mark_paid,
     withdrawals_reject,
 )
-from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
-from shop.errors import KamiError
-from shop.money import to_decimal_string
+from core.admin import ReadOnlyAdmin, SingletonAdmin
+from core.errors import KamiError
+from core.money import to_decimal_string
 
 
 @admin.register(CommissionSettings)

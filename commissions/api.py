@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import authenticate
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
@@ -23,14 +22,17 @@ from commissions.selectors import (
     referral_link,
 )
 from commissions.services import NotAllowed, api_token_create, token_hash
-from shop.client_ip import client_ip
-from shop.errors import KamiError, RateLimited
-from shop.money import to_decimal_string
+from core.client_ip import client_ip
+from core.errors import ErrorOut, KamiError, RateLimited
+from core.money import to_decimal_string
+from core.ratelimit import RateLimit
 
 router = Router(tags=["promoters"])
 
-TOKEN_FAILURES_ALLOWED = 20
-TOKEN_WINDOW_SECONDS = 600
+# Failed logins per client IP and window. As for order lookups, every attempt takes a slot
+# before the (deliberately slow) password check and a success gives it back, so concurrent
+# guesses cannot all be checked against a count that has not caught up yet.
+TOKEN_FAILURES = RateLimit("token-failures", limit=20, window_seconds=600)
 
 
 class Unauthorized(KamiError):
@@ -49,11 +51,6 @@ class BearerToken(HttpBearer):
             return None
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return row.user
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
 
 
 class TokenIn(Schema):
@@ -97,16 +94,15 @@ class Page(Schema):
 @router.post("/auth/token", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut})
 def create_token(request: HttpRequest, payload: TokenIn):
     """Exchange a username and password for a Bearer token (shown once; keep it secret)."""
-    key = f"kami:token-failures:{client_ip(request) or 'unknown'}"
-    if (cache.get(key) or 0) >= TOKEN_FAILURES_ALLOWED:
+    attempt = TOKEN_FAILURES.hit(client_ip(request) or "unknown")
+    if not attempt.allowed:
         raise RateLimited(
-            "Too many failed logins: wait and retry.", retry_after=TOKEN_WINDOW_SECONDS
+            "Too many failed logins: wait and retry.", retry_after=attempt.retry_after
         )
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None or not user.is_active:
-        if not cache.add(key, 1, TOKEN_WINDOW_SECONDS):
-            cache.incr(key)
         raise Unauthorized("Wrong username or password.")
+    TOKEN_FAILURES.refund(attempt)
     return {"token": api_token_create(user=user)}
 
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from commissions.models import Attribution, CommissionSettings, Promoter, PromoterSighting
-from shop.identity import email_identity
+from core.identity import email_identity
 
 
 def ip_hash(ip: str | None) -> str:

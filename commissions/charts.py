@@ -12,7 +12,7 @@ import qrcode
 import qrcode.image.svg
 from django.utils.safestring import SafeString, mark_safe
 
-from shop.money import to_decimal_string
+from core.money import to_decimal_string
 
 
 def earnings_chart_svg(days: list[tuple[date, int]], *, currency: str) -> SafeString:

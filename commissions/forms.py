@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 
 from commissions.models import Withdrawal
-from shop.money import exponent
+from core.money import exponent
 
 
 class JoinForm(forms.Form):

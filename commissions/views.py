@@ -32,7 +32,7 @@ from commissions.selectors import (
     referral_link,
 )
 from commissions.services import promoter_create, promoter_sign_up, withdrawal_request
-from shop.errors import KamiError
+from core.errors import KamiError
 from shop.referrals import referral_code
 
 LOGIN_URL = "/promoter/login"

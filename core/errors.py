@@ -1,11 +1,21 @@
 """Domain errors with a stable ``code`` and an HTTP status, shared by the API and the pages.
 
-Services raise these; the API turns them into ``{code, message}`` JSON and the pages into a
-friendly message. A service that raises one has changed nothing (it raises before writing or
-inside the transaction that is rolled back).
+Services raise these; the API turns them into ``{code, message}`` JSON (``ErrorOut``, the one
+schema every router declares for its error statuses) and the pages into a friendly message. A
+service that raises one has changed nothing (it raises before writing or inside the
+transaction that is rolled back).
 """
 
 from __future__ import annotations
+
+from ninja import Schema
+
+
+class ErrorOut(Schema):
+    """Every error the API answers: a stable machine ``code`` and a message for people."""
+
+    code: str
+    message: str
 
 
 class KamiError(Exception):

@@ -5,6 +5,9 @@ email or query password adds the order to the same cookie. Nobody else sees a ke
 email answers exactly like an unknown order. Failed lookups are counted per client IP
 (contract §4: 30 in 10 minutes, then ``429 rate_limited`` with ``Retry-After`` for *every*
 lookup, right or wrong, until the window passes) so order numbers and emails cannot be guessed.
+Every lookup takes a slot in ``LOOKUP_FAILURES`` (``core.ratelimit``) *before* its credentials
+are checked and a successful one gives it back, so however many guesses arrive at once, at most
+30 per window are ever evaluated and failed.
 
 Checking credentials hashes nothing slow. An email is compared (normalised, constant time)
 without any hashing; a query password costs one keyed HMAC (``orders.query_passwords``),
@@ -17,22 +20,21 @@ successful lookup, rewritten in place as the HMAC. That upgrade is the migration
 from __future__ import annotations
 
 import hmac
-import time
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from core.errors import RateLimited
+from core.ratelimit import RateLimit
 from orders.models import Order
 from orders.query_passwords import DUMMY_HASH, query_password_hash, query_password_matches
 from orders.services import normalise_email
-from shop.errors import RateLimited
 
 COOKIE = "kami_orders"
 COOKIE_SALT = "kami.orders.access"
 COOKIE_MAX_AGE = 60 * 60 * 24 * 90
 COOKIE_MAX_ORDERS = 30
-LOOKUP_FAILURES_ALLOWED = 30
-LOOKUP_WINDOW_SECONDS = 600
+# Failed lookups per client IP and window (contract §4).
+LOOKUP_FAILURES = RateLimit("order-lookup-failures", limit=30, window_seconds=600)
 # What an email is compared against when there is no order: the same work as a real miss.
 _DUMMY_EMAIL = "no-order@kami.invalid"
 
@@ -91,42 +93,25 @@ def credentials_match(order: Order | None, *, email: str = "", query_password: s
     return True
 
 
-def _failures_key(ip: str | None) -> str:
-    return f"lookup-failures:{ip or 'unknown'}"
-
-
-def lookup_guard(ip: str | None) -> None:
-    """Raise ``RateLimited`` while this IP is over its failed-lookup budget."""
-    key = _failures_key(ip)
-    if (cache.get(key) or 0) >= LOOKUP_FAILURES_ALLOWED:
-        reset_at = cache.get(f"{key}:reset") or time.time() + LOOKUP_WINDOW_SECONDS
-        raise RateLimited(
-            "Too many failed lookups from your network: try again later.",
-            retry_after=max(1, int(reset_at - time.time())),
-        )
-
-
-def lookup_failed(ip: str | None) -> None:
-    """Count a failed lookup atomically (cache ``incr``); the window opens at the first one."""
-    key = _failures_key(ip)
-    if cache.add(key, 1, LOOKUP_WINDOW_SECONDS):
-        cache.set(f"{key}:reset", time.time() + LOOKUP_WINDOW_SECONDS, LOOKUP_WINDOW_SECONDS)
-        return
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr: this failure opens a new window
-        lookup_failed(ip)
-
-
 def order_lookup(
     *, order_no: str, email: str = "", query_password: str = "", ip: str | None
 ) -> Order | None:
-    """The order if the credentials match, else None (and the failure is counted)."""
-    lookup_guard(ip)
+    """The order if the credentials match, else None (and the failure stays counted).
+
+    Raises ``RateLimited`` once this IP has used up its failed lookups for the window, right
+    credentials or not. The slot is taken before the credentials are checked, atomically, and
+    refunded on success: concurrent guesses cannot all slip in under the limit.
+    """
+    attempt = LOOKUP_FAILURES.hit(ip or "unknown")
+    if not attempt.allowed:
+        raise RateLimited(
+            "Too many failed lookups from your network: try again later.",
+            retry_after=attempt.retry_after,
+        )
     order = (
         Order.objects.select_related("product").filter(order_no=order_no.strip().upper()).first()
     )
     if credentials_match(order, email=email, query_password=query_password):
+        LOOKUP_FAILURES.refund(attempt)
         return order
-    lookup_failed(ip)
     return None

@@ -22,10 +22,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from cardpool.selectors import keys_for_order
+from core.money import to_decimal_string
 from orders.models import Delivery, Order, OrderEvent, PaymentEvent
 from orders.payments.inbox import payment_event_reverify
 from orders.tasks import process_payment_event
-from shop.money import to_decimal_string
 
 logger = logging.getLogger(__name__)
 

@@ -8,20 +8,15 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from cardpool.selectors import keys_for_order
+from core.client_ip import client_ip
+from core.errors import ErrorOut, NotFound
+from core.money import to_decimal_string
 from orders.access import order_lookup
 from orders.models import Order
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
-from shop.client_ip import client_ip
-from shop.errors import NotFound
-from shop.money import to_decimal_string
 
 router = Router(tags=["orders"])
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
 
 
 class OrderIn(Schema):

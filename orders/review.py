@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import KamiError
 from orders.delivery import order_deliver
 from orders.locks import lock_order
 from orders.models import Order, OrderStatus
 from orders.payments.refunds import OrderChanged, payment_refund
-from shop.errors import KamiError
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,14 @@ from django.utils import timezone
 from cardpool.reservation import keys_reserve
 from cardpool.selectors import free_key_count
 from commissions import hooks as commission_hooks
+from core.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
+from core.identity import email_identity
 from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.query_passwords import query_password_hash
 from orders.transitions import order_transition
 from riskrules import hooks as risk_hooks
-from shop.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
-from shop.identity import email_identity
 from shop.models import Product, ShopSettings
 from shop.selectors import backorder_demand, product_stock
 

@@ -10,6 +10,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cardpool.selectors import keys_for_order
+from core.client_ip import client_ip
+from core.errors import RateLimited
+from core.money import to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
 from orders.models import Order, OrderStatus
 from orders.payments.inbox import InvalidWebhook, payment_event_receive
@@ -19,9 +22,6 @@ from orders.payments.stripe_events import (
     encode,
     sign_payload,
 )
-from shop.client_ip import client_ip
-from shop.errors import RateLimited
-from shop.money import to_decimal_string
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 

@@ -18,9 +18,9 @@ from django.utils.html import format_html
 
 from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
-from shop.admin_base import SingletonAdmin
+from core.admin import SingletonAdmin
+from core.money import to_decimal_string
 from shop.models import Category, Product, ShopSettings
-from shop.money import to_decimal_string
 from shop.selectors import with_stock
 
 

@@ -10,8 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from shop.errors import KamiError, NotFound, RateLimited
-from shop.money import to_decimal_string
+from core.errors import ErrorOut, KamiError, NotFound, RateLimited
+from core.money import to_decimal_string
 from shop.selectors import product_on_sale, products_on_sale
 
 api = NinjaAPI(
@@ -59,11 +59,6 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return _error(request, 422, "invalid", "The request body is not valid JSON.")
     code = HTTP_ERROR_CODES.get(exc.status_code, "error")
     return _error(request, exc.status_code, code, str(exc))
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
 
 
 class ProductOut(Schema):

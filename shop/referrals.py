@@ -71,7 +71,7 @@ class ReferralMiddleware:
     def _on_referral(self, request: HttpRequest, response: HttpResponse, code: str) -> None:
         from commissions.attribution import click_record, promoter_by_code
         from commissions.models import CommissionSettings, Promoter
-        from shop.client_ip import client_ip
+        from core.client_ip import client_ip
 
         conf = _conf()
         promoter = promoter_by_code(code)
@@ -111,7 +111,7 @@ def _remember_promoter_ip(request: HttpRequest) -> None:
         return
     from commissions.attribution import ip_hash, sighting_record
     from commissions.models import Promoter
-    from shop.client_ip import client_ip
+    from core.client_ip import client_ip
 
     ip = client_ip(request)
     if not ip:

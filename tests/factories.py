@@ -10,9 +10,9 @@ from django.utils import timezone
 from cardpool.crypto import encrypt_secret, fingerprint
 from cardpool.models import CardKey
 from cardpool.reservation import keys_reserve
+from core.identity import email_identity
 from orders.models import Order
 from orders.order_numbers import new_order_no
-from shop.identity import email_identity
 from shop.models import Category, Product
 
 

@@ -1,6 +1,6 @@
 from django import template
 
-from shop.money import to_decimal_string
+from core.money import to_decimal_string
 
 register = template.Library()
 

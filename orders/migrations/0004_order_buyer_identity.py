@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def fill_buyer_identity(apps, schema_editor):
     """Existing orders get their identity too, so limits count them from the start."""
-    from shop.identity import email_identity
+    from core.identity import email_identity
 
     Order = apps.get_model("orders", "Order")
     for order in Order.objects.filter(buyer_identity="").only("pk", "email").iterator():

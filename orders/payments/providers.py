@@ -16,9 +16,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import PaymentProviderError, PaymentUnavailable
 from orders.models import Order, OrderStatus
 from orders.transitions import order_transition
-from shop.errors import PaymentProviderError, PaymentUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ import stripe
 from django.conf import settings
 from django.db import transaction
 
+from core.errors import InvalidInput, PaymentProviderError
 from orders.locks import lock_order
 from orders.models import Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import build_event, encode, sign_payload
 from orders.transitions import PAID_STATUSES, PAID_UNDELIVERED, order_note, order_transition
-from shop.errors import InvalidInput, PaymentProviderError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from commissions.models import LedgerEntry, Withdrawal
 from commissions.reconcile import ledger_differences
 from commissions.selectors import promoter_balances
 from commissions.services import ledger_adjust, withdrawal_request
-from shop.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.commissions.factories import PromoterFactory
 from tests.orders.test_races import run_concurrently
 

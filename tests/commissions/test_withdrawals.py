@@ -18,7 +18,7 @@ from commissions.services import (
     withdrawals_mark_paid,
     withdrawals_reject,
 )
-from shop.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.commissions.factories import PromoterFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

@@ -6,14 +6,17 @@ import gc
 import hashlib
 import random
 import statistics
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import hashers
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+from django.db import connection
 from django.test import override_settings
 
+from core.errors import RateLimited
 from orders import access
 from orders.access import credentials_match, order_lookup
 from orders.models import Order
@@ -140,6 +143,65 @@ def test_lookup_by_email_and_by_password(client):
     # Non-ASCII input is a plain miss, not a 500 (compare_digest refuses non-ASCII str).
     assert get(client, no, email="büyer@exämple.com").status_code == 404
     assert get(client, no, query_password="hünter2!").status_code == 404
+
+
+# --- the failed-lookup limit (contract §4: 30 in 10 minutes per IP) ---------------------------
+
+
+def test_right_lookups_under_the_limit_cost_nothing(client):
+    order = OrderFactory(email="buyer@example.com")
+    no = order.order_no
+    assert [get(client, no, email="x@example.com").status_code for _ in range(29)] == [404] * 29
+    assert [get(client, no, email="buyer@example.com").status_code for _ in range(5)] == [200] * 5
+    assert get(client, no, email="x@example.com").status_code == 404  # the 30th failure
+    limited = get(client, no, email="buyer@example.com")
+    assert limited.status_code == 429 and 0 < int(limited["Retry-After"]) <= 600
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_lookups_evaluate_exactly_the_limit(monkeypatch):
+    """The slot is taken before the credentials are checked: 100 wrong lookups from one IP on
+    10 threads at once, with a slow check, evaluate exactly 30 and refuse the other 70 (the
+    check-then-count guard this replaced evaluated 69 of 100)."""
+    order = OrderFactory(email="buyer@example.com")
+    checked: list[int] = []
+    lock = threading.Lock()
+    real_match = access.credentials_match
+
+    def slow_match(*args, **kwargs):
+        time.sleep(0.01)  # widen the window a check-then-count race would need
+        with lock:
+            checked.append(1)
+        return real_match(*args, **kwargs)
+
+    monkeypatch.setattr(access, "credentials_match", slow_match)
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def guesser() -> None:
+        try:
+            barrier.wait()
+            for _ in range(10):
+                try:
+                    found = order_lookup(
+                        order_no=order.order_no, email="wrong@example.com", ip="198.51.100.50"
+                    )
+                    outcome = "found" if found else "miss"
+                except RateLimited:
+                    outcome = "limited"
+                with lock:
+                    outcomes.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guesser) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(checked) == 30
+    assert sorted(outcomes) == ["limited"] * 70 + ["miss"] * 30
 
 
 def test_order_without_query_password_never_matches_a_password(client):

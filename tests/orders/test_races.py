@@ -17,11 +17,11 @@ from django.db import connection
 from django.utils import timezone
 
 from cardpool.models import CardKey
+from core.errors import KamiError
 from orders.models import Delivery, Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import encode, sign_payload
 from orders.services import CheckoutRequest, order_create
-from shop.errors import KamiError
 from tests.factories import OrderFactory, stock_product
 from tests.stripe_helpers import completed_event
 

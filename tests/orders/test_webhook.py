@@ -282,8 +282,8 @@ def test_sandbox_refund_goes_through_the_inbox(deliver, order, django_capture_on
 
 
 def test_refund_of_unpaid_order_is_refused(order):
+    from core.errors import InvalidInput
     from orders.payments.refunds import payment_refund
-    from shop.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         payment_refund(order=order)

@@ -10,10 +10,10 @@ from django.test import Client
 from django.urls import reverse
 
 from cardpool.models import CardKey
+from core.errors import Blocked
 from orders.models import Order, OrderStatus
 from riskrules.models import Alert, BlocklistEntry, ReviewAction, RiskRule, RuleAction
 from riskrules.services import rules_seed_defaults
-from shop.errors import Blocked
 from tests.factories import stock_product
 from tests.riskrules.conftest import checkout, only_rules, pay, rule
 

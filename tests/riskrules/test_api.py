@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from core.errors import RateLimited
+from riskrules.hooks import throttle_checkout
 from riskrules.models import RiskDecision, RiskSettings
-from riskrules.ratelimits import checkout_throttle
 from riskrules.services import blocklist_add
-from shop.errors import RateLimited
 from tests.factories import stock_product
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -78,18 +78,26 @@ def test_default_rate_limit_is_generous():
     settings = RiskSettings.load()
     assert settings.checkout_rate_limit == 20 and settings.checkout_rate_window_seconds == 60
     for _ in range(20):
-        checkout_throttle(client_ip="192.0.2.9", now=1_000_020.0)
+        throttle_checkout(client_ip="192.0.2.9", now=1_000_020.0)
     with pytest.raises(RateLimited) as limited:
-        checkout_throttle(client_ip="192.0.2.9", now=1_000_050.0)
+        throttle_checkout(client_ip="192.0.2.9", now=1_000_050.0)
     assert limited.value.retry_after == 30
-    checkout_throttle(client_ip="192.0.2.9", now=1_000_080.0)  # the next window starts afresh
+    throttle_checkout(client_ip="192.0.2.9", now=1_000_080.0)  # the next window starts afresh
 
 
-def test_rate_limit_fails_open_without_the_cache(monkeypatch):
-    from riskrules import ratelimits
+def test_rate_limit_counts_in_the_process_without_the_cache(monkeypatch, caplog):
+    """core.ratelimit's one policy: an unreachable cache neither refuses every buyer nor lifts
+    the limit; hits are counted in this process (and logged)."""
+    from django.core.cache import cache
 
     def down(*args, **kwargs):
         raise ConnectionError("redis is away")
 
-    monkeypatch.setattr(ratelimits.cache, "add", down)
-    checkout_throttle(client_ip="192.0.2.10")  # no exception: logged and allowed
+    monkeypatch.setattr(cache, "incr", down)
+    monkeypatch.setattr(cache, "add", down)
+    RiskSettings.objects.update_or_create(pk=1, defaults={"checkout_rate_limit": 2})
+    throttle_checkout(client_ip="192.0.2.10", now=2_000_040.0)
+    throttle_checkout(client_ip="192.0.2.10", now=2_000_041.0)
+    with pytest.raises(RateLimited):
+        throttle_checkout(client_ip="192.0.2.10", now=2_000_042.0)
+    assert "the cache is unreachable" in caplog.text

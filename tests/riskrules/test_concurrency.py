@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from cardpool.models import CardKey
 from cardpool.services import keys_import
+from core.errors import KamiError
 from orders.delivery import backorders_deliver
 from orders.models import Delivery, Order, OrderStatus
 from riskrules.models import RiskDecision, RuleAction
-from shop.errors import KamiError
 from tests.factories import OrderFactory, stock_product
 from tests.orders.test_races import run_concurrently
 from tests.riskrules.conftest import checkout, only_rules, pay, rule

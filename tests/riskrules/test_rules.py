@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.errors import Blocked
 from orders.models import OrderStatus
 from riskrules.models import BlocklistEntry, RiskDecision, RiskRule, RuleAction
 from riskrules.services import blocklist_add
-from shop.errors import Blocked
 from tests.factories import OrderFactory, stock_product
 from tests.riskrules.conftest import IP, checkout, only_rules, pay, rule
 

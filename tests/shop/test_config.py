@@ -21,10 +21,10 @@ from cardpool.crypto import decrypt_secret, fingerprint
 from cardpool.models import CardKey
 from cardpool.services import keys_import, keys_reencrypt
 from commissions.models import Promoter
+from core.client_ip import client_ip
 from orders.models import OrderStatus
 from orders.tasks import expire_unpaid_orders
 from orders.transitions import InvalidTransition, order_transition
-from shop.client_ip import client_ip
 from shop.models import Product
 from tests.factories import OrderFactory, ProductFactory, stock_product
 
@@ -155,6 +155,6 @@ def test_key_rotation_keeps_keys_readable_and_fingerprints_stable(settings):
     [(990, "USD", "9.90"), (500, "JPY", "500"), (1234, "KWD", "1.234"), (5, "EUR", "0.05")],
 )
 def test_money_decimal_strings_follow_iso_exponents(minor, currency, text):
-    from shop.money import to_decimal_string
+    from core.money import to_decimal_string
 
     assert to_decimal_string(minor, currency) == text
