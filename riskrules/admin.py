@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin, SingletonAdmin
+from core.money import to_decimal_string
 from orders.models import OrderEvent, OrderStatus
 from riskrules.alerts import alert_acknowledge
 from riskrules.models import (
@@ -33,8 +35,6 @@ from riskrules.models import (
 from riskrules.review import review_approve, review_reject_refund
 from riskrules.selectors import review_queue
 from riskrules.services import review_blocklist_buyer
-from shop.admin_base import ReadOnlyAdmin, SingletonAdmin
-from shop.money import to_decimal_string
 
 
 def _order_link(order) -> str:

@@ -17,8 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.identity import email_identity
 from orders.models import Order
-from shop.identity import email_identity
 from shop.models import SingletonModel
 
 
