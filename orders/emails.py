@@ -10,16 +10,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cardpool.selectors import keys_for_order
-from orders.models import Delivery, Order, OrderStatus
+from orders.models import Delivery, OrderStatus
 
 
 def delivery_email_send(*, order_id: int) -> bool:
     """Email the keys of a delivered order once; True if this call sent it."""
-    order = Order.objects.select_related("product").filter(pk=order_id).first()
-    if order is None or order.status not in (OrderStatus.DELIVERED, OrderStatus.REFUNDED):
-        return False
-    delivery = Delivery.objects.filter(order=order, emailed_at__isnull=True).first()
+    # One query for the delivery, its order and product: this runs once per sale.
+    delivery = (
+        Delivery.objects.select_related("order__product")
+        .filter(order_id=order_id, emailed_at__isnull=True)
+        .first()
+    )
     if delivery is None:
+        return False
+    order = delivery.order
+    if order.status not in (OrderStatus.DELIVERED, OrderStatus.REFUNDED):
         return False
     context = {
         "order": order,
