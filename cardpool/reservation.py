@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Case, IntegerField, Q, Value, When
@@ -69,7 +70,13 @@ def _pick_sql(source: str) -> str:
 
 
 def _pick_orm(
-    source: str, *, product_id: int, order_id: int, slots: Sequence[int], fields: dict, params
+    source: str,
+    *,
+    product_id: int,
+    order_id: int,
+    slots: Sequence[int],
+    fields: dict[str, Any],
+    params: dict[str, Any],
 ) -> list[int]:
     """The same pick for databases without row locks (SQLite: writers are serialised)."""
     qs = CardKey.objects.filter(product_id=product_id)
@@ -112,7 +119,7 @@ def _pick(
     if not slots:
         return []
     sold_at = now if status == S.SOLD else None
-    params = {
+    params: dict[str, Any] = {
         "status": status,
         "order": order_id,
         "slots": list(slots),
@@ -144,11 +151,20 @@ def keys_reserve(
     """Reserve ``quantity`` free keys for a pending order until ``until``; return how many
     were had. The caller rolls its transaction back when that is fewer than asked."""
     slots = list(range(1, quantity + 1))
-    kwargs = dict(product_id=product_id, order_id=order_id, status=S.RESERVED, until=until, now=now)
-    got = _pick("available", slots=slots, **kwargs)
-    if len(got) < quantity:
+    got: list[int] = []
+    for source in ("available", "lapsed"):
         rest = [slot for slot in slots if slot not in set(got)]
-        got += _pick("lapsed", slots=rest, **kwargs)
+        if not rest:
+            break
+        got += _pick(
+            source,
+            product_id=product_id,
+            order_id=order_id,
+            slots=rest,
+            status=S.RESERVED,
+            until=until,
+            now=now,
+        )
     return len(got)
 
 
@@ -178,13 +194,21 @@ def keys_take_free(
     inside its hold, they checked out later): their reserved keys may be taken too, once the
     free ones run out. They take free keys, or wait as backorders, when they pay.
     """
-    kwargs = dict(product_id=product_id, order_id=order_id, status=S.SOLD, until=None, now=now)
-    filled = _pick("available", slots=list(slots), **kwargs)
-    for source in ("lapsed", "of_orders"):
+    filled: list[int] = []
+    for source in ("available", "lapsed", "of_orders"):
         rest = [slot for slot in slots if slot not in set(filled)]
         if not rest or (source == "of_orders" and not also_from_orders):
             break
-        filled += _pick(source, slots=rest, from_orders=also_from_orders, **kwargs)
+        filled += _pick(
+            source,
+            product_id=product_id,
+            order_id=order_id,
+            slots=rest,
+            status=S.SOLD,
+            until=None,
+            now=now,
+            from_orders=also_from_orders,
+        )
     return filled
 
 

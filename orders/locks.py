@@ -26,10 +26,10 @@ def _lock_one(model: type[M], column: str, value: object) -> M | None:
     queryset, because every delivery takes two of these and compiling them cost more Python
     than the database spends on them."""
     if connection.vendor != "postgresql":
-        return model.objects.filter(**{column: value}).first()
+        return model._default_manager.filter(**{column: value}).first()
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"SELECT * FROM {table} WHERE {connection.ops.quote_name(column)} = %s LIMIT 1 FOR UPDATE"  # noqa: S608 - model metadata
-    return next(iter(model.objects.raw(sql, [value])), None)
+    return next(iter(model._default_manager.raw(sql, [value])), None)
 
 
 def lock_payment_event(event_id: int) -> PaymentEvent | None:
