@@ -16,6 +16,7 @@ from cardpool.bulk_insert import insert_available_keys
 from cardpool.crypto import encrypt_secret, fingerprint, rotate_token
 from cardpool.models import CardKey, ImportBatch, import_report_text
 from cardpool.parsing import parse_keys
+from cardpool.signals import keys_imported
 from shop.models import Product
 
 CHUNK = 5000
@@ -76,9 +77,12 @@ def keys_import(
             imported=imported, duplicates=duplicates, skipped=parsed.skipped
         )
         if imported:
-            from orders.tasks import deliver_backorders
-
-            deliver_backorders.delay_on_commit(product.pk)
+            product_id = product.pk
+            transaction.on_commit(
+                lambda: keys_imported.send(
+                    sender=ImportBatch, product_id=product_id, count=imported
+                )
+            )
     return ImportReport(
         batch_id=batch.pk, imported=imported, duplicates=duplicates, skipped=parsed.skipped
     )

@@ -1,0 +1,12 @@
+"""Orders' answers to what other apps announce. Orders decides what to do with their facts."""
+
+from __future__ import annotations
+
+from orders.tasks import deliver_backorders
+
+
+def serve_backorders_on_restock(*, product_id: int, count: int, **_: object) -> None:
+    """Keys reached the pool (``cardpool.signals.keys_imported``, sent after the import
+    committed): paid backorders of the product are first in line for them."""
+    if count:
+        deliver_backorders.delay_on_commit(product_id)
