@@ -143,7 +143,9 @@ def render(res: dict) -> str:
     add(
         "Produced by `make bench` (`bench/load.py`); every figure below comes from one run of "
         "it against the production shape on a throw-away PostgreSQL database. Re-run it to "
-        "refresh this page; timings are never asserted in tests.\n"
+        "refresh this page; timings are never asserted in tests. Where the time goes, what "
+        "was changed for speed and what would close the gap to the targets: "
+        "[performance.md](performance.md).\n"
     )
     if meta.get("quick"):
         add(
