@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -45,7 +46,19 @@ class NotAllowed(KamiError):
     code = "forbidden"
 
 
-# --- Posting and clawbacks (called by commissions.hooks inside order transactions) ----------
+# --- Posting and clawbacks (called by orders inside its order transactions) ----------------
+
+
+@dataclass(frozen=True)
+class CommissionPosting:
+    """What posting an order's commissions did: the entries written, or why none were.
+
+    ``skipped`` is a sentence for the order's history when the order earned nothing on
+    purpose (sold in another currency); orders records it, commissions writes no order rows.
+    """
+
+    entries: list[LedgerEntry] = field(default_factory=list)
+    skipped: str = ""
 
 
 def _paid_total(order) -> int:
@@ -55,7 +68,7 @@ def _paid_total(order) -> int:
     return order.amount
 
 
-def commissions_post_for_order(*, order) -> list[LedgerEntry]:
+def commissions_post_for_order(*, order) -> CommissionPosting:
     """Post the level-1 and level-2 commissions of a just-delivered ``order``.
 
     Runs in the delivery transaction: if it raises, the delivery rolls back with it. Posting
@@ -63,24 +76,20 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
     """
     attribution = lock_attribution(order.pk)
     if attribution is None or attribution.status != Attribution.Status.ATTRIBUTED:
-        return []
+        return CommissionPosting()
     if attribution.posted_at is not None:
-        return []
+        return CommissionPosting()
     conf = CommissionSettings.load()
     now = timezone.now()
     if order.currency != conf.currency:
         # Balances and withdrawals are kept in one currency; adding yen to dollars would pay
-        # promoters fiction. Such orders earn nothing, visibly, until rates per currency exist.
-        from orders.transitions import order_note
-
-        order_note(
-            order=order,
-            kind="commission_skipped",
-            message=f"Sold in {order.currency}; commissions are paid in {conf.currency} only.",
-        )
+        # promoters fiction. Such orders earn nothing, visibly (the caller notes it on the
+        # order), until rates per currency exist.
         attribution.posted_at = now
         attribution.save(update_fields=["posted_at"])
-        return []
+        return CommissionPosting(
+            skipped=f"Sold in {order.currency}; commissions are paid in {conf.currency} only."
+        )
     available_at = (order.delivered_at or now) + timedelta(days=conf.hold_days)
     base = _paid_total(order)
     earners = [
@@ -120,7 +129,7 @@ def commissions_post_for_order(*, order) -> list[LedgerEntry]:
     Attribution.objects.filter(pk=attribution.pk).update(posted_at=now)
     # Money refunded before delivery (e.g. while backordered) is clawed back at once.
     _clawback_to_target(order=order, attribution=attribution)
-    return entries
+    return CommissionPosting(entries=entries)
 
 
 def commissions_clawback_for_order(*, order, amount: int) -> list[LedgerEntry]:
@@ -135,7 +144,7 @@ def commissions_clawback_for_order(*, order, amount: int) -> list[LedgerEntry]:
     if attribution is None or amount <= 0:
         return []
     if order.refunded_amount > attribution.refunded_seen:
-        # The refund path records ``refunded_amount`` before calling the hook.
+        # The refund path records ``refunded_amount`` before calling this.
         attribution.refunded_seen = order.refunded_amount
     else:
         if attribution.disputed_total == 0:

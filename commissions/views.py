@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from commissions.charts import earnings_chart_svg, qr_svg
 from commissions.forms import JoinForm, WithdrawalForm
+from commissions.middleware import referral_code
 from commissions.models import CommissionSettings, Promoter
 from commissions.selectors import (
     earnings_by_day,
@@ -33,7 +34,6 @@ from commissions.selectors import (
 )
 from commissions.services import promoter_create, promoter_sign_up, withdrawal_request
 from core.errors import KamiError
-from shop.referrals import referral_code
 
 LOGIN_URL = "/promoter/login"
 

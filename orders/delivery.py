@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from cardpool.reservation import keys_release, keys_sell_reserved, keys_take_free
 from cardpool.selectors import free_key_count
-from commissions.hooks import post_commissions_for_order
+from commissions.services import commissions_post_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
-from orders.transitions import Step, order_transition_path
+from orders.transitions import Step, order_note, order_transition_path
 from shop.selectors import backorder_demand
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,9 @@ def order_deliver(
         Step(OrderStatus.DELIVERED, kind="delivered", message=f"{order.quantity} key(s) delivered.")
     )
     order_transition_path(order=order, steps=steps, actor=actor, delivered_at=now, **fields)
-    post_commissions_for_order(order=order)
+    posting = commissions_post_for_order(order=order)
+    if posting.skipped:
+        order_note(order=order, kind="commission_skipped", message=posting.skipped)
     from orders.tasks import send_delivery_email
 
     send_delivery_email.delay_on_commit(order.pk)

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from cardpool.reservation import keys_reserve
 from cardpool.selectors import free_key_count
-from commissions import hooks as commission_hooks
+from commissions.attribution import order_attribute
 from core.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from core.identity import email_identity
 from orders.locks import lock_buyer, lock_order, lock_product
@@ -180,7 +180,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 data={"quantity": order.quantity, "amount": order.amount},
             )
             risk_hooks.checkout_screened(order=order, ctx=ctx, hits=risk_hits)
-            commission_hooks.attribute_order(order=order)
+            order_attribute(order=order)
     except Blocked as exc:
         risk_hooks.checkout_refused(ctx=ctx, error=exc)
         raise

@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "shop.referrals.ReferralMiddleware",
+    "commissions.middleware.ReferralMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"

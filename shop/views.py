@@ -6,13 +6,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from commissions.middleware import referral_code
 from core.client_ip import client_ip
 from core.errors import KamiError
 from orders.access import grant_access
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
 from shop.models import Category
-from shop.referrals import referral_code
 from shop.selectors import product_on_sale, products_on_sale
 
 

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from commissions.hooks import clawback_commissions_for_refund
+from commissions.services import commissions_clawback_for_order
 from orders.delivery import order_deliver
 from orders.locks import lock_order_by_no, lock_order_by_payment_intent, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
@@ -188,7 +188,7 @@ def handle_charge_refunded(event: PaymentEvent) -> None:
             message=f"Refunded {refunded_total} of {paid}.",
             data=facts,
         )
-    clawback_commissions_for_refund(order=order, amount=newly_refunded)
+    commissions_clawback_for_order(order=order, amount=newly_refunded)
 
 
 def handle_dispute_created(event: PaymentEvent) -> None:
@@ -212,7 +212,7 @@ def handle_dispute_created(event: PaymentEvent) -> None:
     )
     amount = dispute.get("amount")
     if isinstance(amount, int) and amount > 0:
-        clawback_commissions_for_refund(order=order, amount=min(amount, order.amount))
+        commissions_clawback_for_order(order=order, amount=min(amount, order.amount))
 
 
 HANDLERS: dict[str, Callable[[PaymentEvent], None]] = {

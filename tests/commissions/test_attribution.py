@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from commissions.attribution import email_identity, ip_hash
+from commissions.middleware import REF_COOKIE
 from commissions.models import (
     Attribution,
     CommissionSettings,
@@ -18,7 +19,6 @@ from commissions.models import (
     ReferralClick,
 )
 from orders.models import Order, OrderStatus
-from shop.referrals import REF_COOKIE
 from tests.commissions.factories import PromoterFactory, UserFactory
 from tests.commissions.helpers import assert_reconciles, entries
 from tests.stripe_helpers import completed_event

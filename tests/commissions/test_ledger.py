@@ -169,7 +169,7 @@ def test_the_same_commission_cannot_be_posted_twice(sell, promoter):
     from commissions.services import commissions_post_for_order
 
     with transaction.atomic():
-        assert commissions_post_for_order(order=order) == []
+        assert commissions_post_for_order(order=order).entries == []
     assert LedgerEntry.objects.filter(order=order, kind="commission").count() == 2
 
 

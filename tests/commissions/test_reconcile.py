@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from commissions.models import LedgerEntry, Withdrawal
 from commissions.reconcile import ledger_differences
-from commissions.services import account_key, ledger_adjust, withdrawal_request
+from commissions.services import CommissionPosting, account_key, ledger_adjust, withdrawal_request
 from shop.processes import database_url
 from tests.commissions.factories import PromoterFactory
 from tests.commissions.helpers import assert_reconciles
@@ -50,7 +50,7 @@ def test_reconcile_finds_a_delivered_order_whose_commissions_were_not_posted(
 ):
     import orders.delivery as delivery
 
-    monkeypatch.setattr(delivery, "post_commissions_for_order", lambda **kw: None)
+    monkeypatch.setattr(delivery, "commissions_post_for_order", lambda **kw: CommissionPosting())
     order = sell()
     assert any(
         f"{order.order_no}: delivered but commissions never posted" in d

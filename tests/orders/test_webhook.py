@@ -244,7 +244,7 @@ def test_failed_processing_rolls_back_records_error_and_sweeper_retries(
     def boom(**kwargs):
         raise RuntimeError("ledger unavailable")
 
-    monkeypatch.setattr(delivery, "post_commissions_for_order", boom)
+    monkeypatch.setattr(delivery, "commissions_post_for_order", boom)
     assert deliver(completed_event(order)).status_code == 200  # stored: Stripe must not resend
     order.refresh_from_db()
     event = PaymentEvent.objects.get()

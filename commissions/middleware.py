@@ -15,6 +15,10 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from commissions.attribution import click_record, ip_hash, promoter_by_code, sighting_record
+from commissions.models import CommissionSettings, Promoter
+from core.client_ip import client_ip
+
 REF_COOKIE = "kami_ref"
 REF_SALT = "kami.ref"
 REF_WINDOW_SECONDS = 30 * 24 * 3600  # the default; CommissionSettings.attribution_window_days
@@ -23,9 +27,7 @@ _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _NOT_STOREFRONT = ("/api/", "/admin/", "/static/", "/payments/", "/healthz")
 
 
-def _conf():
-    from commissions.models import CommissionSettings
-
+def _conf() -> CommissionSettings:
     return CommissionSettings.load()
 
 
@@ -46,8 +48,6 @@ def _fresh_code(request: HttpRequest) -> str:
 
 def referral_code(request: HttpRequest) -> str:
     """The promoter code this browser was referred by, within the window, else ``""``."""
-    from commissions.models import CommissionSettings
-
     conf = _conf()
     fresh = _fresh_code(request)
     kept = _cookie_code(request, conf)
@@ -69,10 +69,6 @@ class ReferralMiddleware:
         return response
 
     def _on_referral(self, request: HttpRequest, response: HttpResponse, code: str) -> None:
-        from commissions.attribution import click_record, promoter_by_code
-        from commissions.models import CommissionSettings, Promoter
-        from core.client_ip import client_ip
-
         conf = _conf()
         promoter = promoter_by_code(code)
         known = promoter is not None and promoter.status == Promoter.Status.ACTIVE
@@ -109,10 +105,6 @@ def _remember_promoter_ip(request: HttpRequest) -> None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return
-    from commissions.attribution import ip_hash, sighting_record
-    from commissions.models import Promoter
-    from core.client_ip import client_ip
-
     ip = client_ip(request)
     if not ip:
         return
