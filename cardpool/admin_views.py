@@ -11,6 +11,7 @@ arguments and its result into a response.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
@@ -26,7 +27,6 @@ from django.utils import formats, timezone
 from cardpool.models import ImportBatch
 from cardpool.services import ImportReport, keys_import
 from shop.models import Product
-from shop.selectors import with_stock
 
 IMPORT_PERMISSION = "cardpool.add_cardkey"
 
@@ -110,18 +110,15 @@ def _form_errors(form: forms.Form) -> list[str]:
     return errors
 
 
-def _stock_numbers(product_id: int) -> dict[str, int]:
-    row = with_stock(Product.objects.filter(pk=product_id)).values(
-        "available_keys", "claimed", "stock"
-    )[0]
-    return {
-        "available_keys": row["available_keys"],
-        "claimed": row["claimed"],
-        "stock": row["stock"],
-    }
+# ``available_keys``, ``claimed`` and ``stock`` of a product. Claims on keys are order state, so
+# the figure is orders' (``orders.stock.stock_figures``); the product admin, which may read
+# orders, hands it in and the pool stays ignorant of orders.
+StockFigures = Callable[[int], Mapping[str, int]]
 
 
-def _report_json(report: ImportReport, product: Product) -> dict[str, Any]:
+def _report_json(
+    report: ImportReport, product: Product, stock_figures: StockFigures
+) -> dict[str, Any]:
     batch = ImportBatch.objects.select_related("created_by").get(pk=report.batch_id)
     return {
         "ok": True,
@@ -142,12 +139,12 @@ def _report_json(report: ImportReport, product: Product) -> dict[str, Any]:
             "duplicates": batch.duplicates,
             "skipped": batch.skipped,
         },
-        "stock": _stock_numbers(product.pk),
+        "stock": dict(stock_figures(product.pk)),
     }
 
 
 def product_keys_import(
-    request: HttpRequest, *, product_id: int, admin_site: AdminSite
+    request: HttpRequest, *, product_id: int, admin_site: AdminSite, stock_figures: StockFigures
 ) -> HttpResponse:
     """Show the import form (GET) or import (POST). Mounted by ``shop.admin.ProductAdmin``
     behind ``admin_site.admin_view``, which already requires an active staff login and CSRF."""
@@ -173,7 +170,7 @@ def product_keys_import(
                 form.add_error(None, str(exc))
             else:
                 if _wants_json(request):
-                    return JsonResponse(_report_json(report, product))
+                    return JsonResponse(_report_json(report, product, stock_figures))
                 messages.success(request, f"{product}: {report}.")
                 # Redirect so a reload cannot post the same keys again.
                 return HttpResponseRedirect(request.path)
@@ -191,7 +188,7 @@ def product_keys_import(
         "subtitle": None,
         "opts": Product._meta,
         "product": product,
-        "stock": _stock_numbers(product.pk),
+        "stock": dict(stock_figures(product.pk)),
         "form": form,
         "recent_imports": ImportBatch.objects.filter(product=product)
         .select_related("created_by")

@@ -20,8 +20,8 @@ from cardpool.selectors import free_key_count
 from commissions.services import commissions_post_for_order
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
+from orders.stock import backorder_demand
 from orders.transitions import Step, order_note, order_transition_path
-from shop.selectors import backorder_demand
 
 logger = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.query_passwords import query_password_hash
+from orders.stock import backorder_demand, product_stock
 from orders.transitions import order_transition
 from riskrules import hooks as risk_hooks
 from shop.models import Product, ShopSettings
-from shop.selectors import backorder_demand, product_stock
 
 MAX_QUERY_PASSWORD = 128
 

@@ -28,10 +28,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.models import Delivery, PaymentEvent
+from orders.stock import with_stock
 from riskrules.models import Alert, RiskSettings
 from riskrules.selectors import holds_and_blocks_since, units_sold_since
 from shop.models import Product, ShopSettings
-from shop.selectors import with_stock
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The owner's catalog admin: categories, products with live stock, and the shop settings.
 
-Stock is never stored (see ``shop.selectors``), so the product list annotates it with
+Stock is never stored (see ``orders.stock``), so the product list annotates it with
 ``with_stock`` — a few correlated subqueries in the one list query, never a query per row,
 which keeps the page fast with hundreds of products and 100,000-key pools.
 """
@@ -20,8 +20,8 @@ from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
 from core.admin import SingletonAdmin
 from core.money import to_decimal_string
+from orders.stock import stock_figures, with_stock
 from shop.models import Category, Product, ShopSettings
-from shop.selectors import with_stock
 
 
 @admin.register(Category)
@@ -102,7 +102,9 @@ class ProductAdmin(admin.ModelAdmin):
     def import_keys_view(self, request: HttpRequest, product_id: int) -> HttpResponse:
         """The import page belongs to cardpool (it owns the key pool); it is mounted here so
         its URL reads as an action on the product."""
-        return product_keys_import(request, product_id=product_id, admin_site=self.admin_site)
+        return product_keys_import(
+            request, product_id=product_id, admin_site=self.admin_site, stock_figures=stock_figures
+        )
 
     def change_view(
         self,

@@ -9,8 +9,8 @@ from django.db import transaction
 
 from cardpool.services import keys_import
 from commissions.models import CommissionSettings, Promoter
+from orders.stock import product_stock
 from shop.models import Category, Product, ShopSettings
-from shop.selectors import product_stock
 
 CATEGORIES = [
     ("games", "Game keys", 1),
