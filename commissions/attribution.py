@@ -15,7 +15,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from commissions.models import Attribution, CommissionSettings, Promoter, PromoterSighting
+from commissions.models import (
+    Attribution,
+    CommissionSettings,
+    Promoter,
+    PromoterSighting,
+    ReferralClick,
+)
 from core.identity import email_identity
 
 
@@ -42,8 +48,6 @@ def click_record(
     client_ip: str | None = None,
     user_agent: str = "",
 ) -> None:
-    from commissions.models import ReferralClick
-
     ReferralClick.objects.create(
         promoter=promoter,
         landing_path=landing_path[:400],

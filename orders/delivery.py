@@ -128,6 +128,7 @@ def order_deliver(
     posting = commissions_post_for_order(order=order)
     if posting.skipped:
         order_note(order=order, kind="commission_skipped", message=posting.skipped)
+    # Lazy on purpose: orders.tasks wraps this module's services (it imports us).
     from orders.tasks import send_delivery_email
 
     send_delivery_email.delay_on_commit(order.pk)

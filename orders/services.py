@@ -39,9 +39,9 @@ from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.query_passwords import query_password_hash
+from orders.risk import CheckoutContext, risk_control
 from orders.stock import backorder_demand, product_stock
-from orders.transitions import order_transition
-from riskrules import hooks as risk_hooks
+from orders.transitions import order_note, order_transition
 from shop.models import Product, ShopSettings
 
 MAX_QUERY_PASSWORD = 128
@@ -137,12 +137,13 @@ def order_create(*, req: CheckoutRequest) -> Order:
     Refuses (changing nothing) when the buyer already holds the most unpaid orders allowed per
     email or per IP, or when not enough free keys are left.
     """
-    risk_hooks.throttle_checkout(client_ip=req.client_ip)
+    risk = risk_control()
+    risk.throttle_checkout(client_ip=req.client_ip)
     product, email = _validate(req)
     identity = email_identity(email)
     shop = ShopSettings.load()
     now = timezone.now()
-    ctx = risk_hooks.CheckoutContext(
+    ctx = CheckoutContext(
         product_id=product.pk,
         quantity=req.quantity,
         amount=product.price * req.quantity,
@@ -152,7 +153,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
     try:
         with transaction.atomic():
             lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
-            risk_hits = risk_hooks.screen_checkout(ctx=ctx)
+            decisions = risk.screen_checkout(ctx=ctx)
             _check_unpaid_limits(shop=shop, identity=identity, client_ip=req.client_ip, now=now)
             order = Order.objects.create(
                 order_no=new_order_no(),
@@ -179,10 +180,17 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 to_status=OrderStatus.PENDING,
                 data={"quantity": order.quantity, "amount": order.amount},
             )
-            risk_hooks.checkout_screened(order=order, ctx=ctx, hits=risk_hits)
+            risk.checkout_screened(order=order, ctx=ctx, decisions=decisions)
+            for decision in decisions:
+                order_note(
+                    order=order,
+                    kind=decision.note_kind,
+                    message=decision.reason,
+                    data=decision.data,
+                )
             order_attribute(order=order)
     except Blocked as exc:
-        risk_hooks.checkout_refused(ctx=ctx, error=exc)
+        risk.checkout_refused(ctx=ctx, error=exc)
         raise
     return order
 

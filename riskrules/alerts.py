@@ -98,6 +98,7 @@ def alert_raise(
             return None
         due = Q(last_emailed_at__isnull=True) | Q(last_emailed_at__lte=now - interval)
         if Alert.objects.filter(pk=alert.pk).filter(due).update(last_emailed_at=now):
+            # Lazy on purpose: riskrules.tasks wraps this module's checks (it imports us).
             from riskrules.tasks import send_alert_email
 
             send_alert_email.delay_on_commit(alert.pk)

@@ -1,14 +1,6 @@
-"""What checkout tells risk control about an order it is about to create."""
+"""What checkout tells risk control: ``orders.risk.CheckoutContext`` (orders declares the
+seam). Kept under this name for the callers that import it from here (bench/)."""
 
-from __future__ import annotations
+from orders.risk import CheckoutContext
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class CheckoutContext:
-    product_id: int
-    quantity: int
-    amount: int
-    email: str
-    client_ip: str | None
+__all__ = ["CheckoutContext"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from riskrules.context import CheckoutContext
+from orders.risk import CheckoutContext
 from riskrules.disposable_domains import DISPOSABLE_DOMAINS
 from riskrules.models import BlocklistEntry, RiskRule, RuleAction
 from riskrules.selectors import (

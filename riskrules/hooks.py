@@ -1,19 +1,8 @@
-"""The points where checkout and payment ask risk control for a decision.
+"""Risk control's answers at the seam orders declares (``orders.risk``; the checkpoints and
+their contract are described there). ``RiskrulesConfig.ready`` registers this module.
 
-``orders`` calls these at fixed places (their signatures are the contract between the apps):
-
-- ``throttle_checkout``: before any work, per client IP (raises ``RateLimited``).
-- ``screen_checkout``: inside the checkout transaction, after the buyer's advisory locks, so
-  counts of recent orders are exact under concurrency (raises ``Blocked``); returns the
-  non-blocking hits (hold, flag) for the caller to hand back to ``checkout_screened``.
-- ``checkout_screened``: the order now exists (same transaction): record those hits on it.
-- ``checkout_refused``: after a refused checkout rolled back: record the block for the audit.
-- ``review_reason_for_payment``: in the payment transaction, before delivery; a reason puts the
-  paid order ``on_hold`` for the owner instead of delivering.
-- ``webhook_signature_failed``: a forged or stale webhook arrived (for alerts).
-
-``hold`` and ``flag`` are decided at checkout, where velocity is counted exactly, recorded
-against the order, and acted on when the payment arrives.
+Decisions go back to orders as data (``orders.risk.Decision``); orders writes the order's
+history. This module records risk's own rows (decisions, alerts) and nothing of the order's.
 """
 
 from __future__ import annotations
@@ -26,15 +15,17 @@ from django.utils import timezone
 
 from core.errors import Blocked, RateLimited
 from core.ratelimit import RateLimit
-from orders.transitions import order_note
-from riskrules.context import CheckoutContext
+from orders.risk import CheckoutContext, Decision
+from riskrules.alerts import alert_webhook_signature_failed
 from riskrules.evaluation import Hit, evaluate_checkout
 from riskrules.models import BlocklistEntry, RiskSettings, RuleAction
 from riskrules.selectors import blocklist_match, payment_review_facts
 from riskrules.services import decision_record_block, decisions_record
+from riskrules.tasks import check_risk_spike, check_stock_alerts
 
 __all__ = [
     "CheckoutContext",
+    "checkout_refused",
     "checkout_screened",
     "review_reason_for_payment",
     "screen_checkout",
@@ -45,8 +36,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STOCK_CHECK_EVERY_SECONDS = 60
-# The order's history notes; "risk_hold" itself is the transition at payment (orders' kind).
-NOTE_KIND = {RuleAction.HOLD: "risk_hold_decided", RuleAction.FLAG: "risk_flag"}
 
 
 def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> None:
@@ -82,12 +71,20 @@ def _describe(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def screen_checkout(*, ctx: CheckoutContext) -> list[Hit]:
+def screen_checkout(*, ctx: CheckoutContext) -> list[Decision]:
     hits = evaluate_checkout(ctx=ctx)
     blocking = next((hit for hit in hits if hit.outcome == RuleAction.BLOCK), None)
     if blocking is not None:
         raise RiskBlocked(blocking.buyer_message, hit=blocking)
-    return hits
+    return [
+        Decision(
+            outcome=str(hit.outcome),
+            reason=hit.reason,
+            data={"rule": hit.rule.pk, **hit.inputs},
+            detail=hit,
+        )
+        for hit in hits
+    ]
 
 
 class RiskBlocked(Blocked):
@@ -105,19 +102,12 @@ def checkout_refused(*, ctx: CheckoutContext, error: Exception) -> None:
         decision_record_block(hit=error.hit, ctx=ctx)
 
 
-def checkout_screened(*, order, ctx: CheckoutContext, hits: list[Hit]) -> None:
+def checkout_screened(*, order, ctx: CheckoutContext, decisions: list[Decision]) -> None:
+    """Record the decisions against the order just created (orders notes them itself)."""
+    hits: list[Hit] = [decision.detail for decision in decisions]
     if hits:
         decisions_record(hits=hits, ctx=ctx, order=order)
-        for hit in hits:
-            order_note(
-                order=order,
-                kind=NOTE_KIND[hit.outcome],
-                message=hit.reason,
-                data={"rule": hit.rule.pk, **hit.inputs},
-            )
         if any(hit.outcome == RuleAction.HOLD for hit in hits):
-            from riskrules.tasks import check_risk_spike
-
             check_risk_spike.delay_on_commit()
     _check_stock_soon(product_id=ctx.product_id)
 
@@ -129,8 +119,6 @@ def _check_stock_soon(*, product_id: int) -> None:
     """
 
     def after_commit() -> None:
-        from riskrules.tasks import check_stock_alerts
-
         try:
             if cache.add(f"risk-stock-check:{product_id}", 1, STOCK_CHECK_EVERY_SECONDS):
                 check_stock_alerts.delay(product_id)
@@ -161,6 +149,4 @@ def review_reason_for_payment(*, order) -> str | None:
 
 
 def webhook_signature_failed(*, client_ip: str | None) -> None:
-    from riskrules.alerts import alert_webhook_signature_failed
-
     alert_webhook_signature_failed(client_ip=client_ip)

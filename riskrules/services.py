@@ -12,8 +12,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from orders.models import Order
+from orders.risk import CheckoutContext
 from orders.transitions import order_note
-from riskrules.context import CheckoutContext
+from riskrules.alerts import alert_check_risk_spike
+from riskrules.defaults import DEFAULT_RULES
 from riskrules.evaluation import Hit
 from riskrules.models import (
     BlocklistEntry,
@@ -50,8 +52,6 @@ def decision_record_block(*, hit: Hit, ctx: CheckoutContext) -> None:
     """Record a refused checkout. Called after the checkout transaction rolled back (see
     ``hooks.checkout_refused``), so the record is not undone with the refusal."""
     RiskDecision.objects.create(**_fields(_decision(hit=hit, ctx=ctx, order=None)))
-    from riskrules.alerts import alert_check_risk_spike
-
     alert_check_risk_spike()
 
 
@@ -126,8 +126,6 @@ def review_blocklist_buyer(*, order_id: int, actor, kind: str) -> str:
 def rules_seed_defaults() -> int:
     """Create any missing default rule (by name), leaving existing ones as the owner set them.
     Returns how many were created. The install does this through migration 0002."""
-    from riskrules.defaults import DEFAULT_RULES
-
     created = 0
     for fields in DEFAULT_RULES:
         created += RiskRule.objects.get_or_create(name=fields["name"], defaults=fields)[1]

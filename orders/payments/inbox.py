@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from stripe import SignatureVerificationError, WebhookSignature
 
 from orders.models import PaymentEvent
-from riskrules import hooks as risk_hooks
+from orders.risk import risk_control
+from orders.tasks import process_payment_event
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def payment_event_receive(
         )
     except (SignatureVerificationError, ValueError, IndexError) as exc:
         logger.warning("webhook signature rejected: %s", type(exc).__name__)
-        risk_hooks.webhook_signature_failed(client_ip=client_ip)
+        risk_control().webhook_signature_failed(client_ip=client_ip)
         raise InvalidWebhook("signature verification failed") from None
     try:
         event = json.loads(payload)
@@ -63,8 +64,6 @@ def payment_event_receive(
                 body=payload,
                 headers=kept | {"Stripe-Signature": signature or ""},
             )
-            from orders.tasks import process_payment_event
-
             process_payment_event.delay_on_commit(row.pk)
     except IntegrityError:
         return PaymentEvent.objects.get(provider="stripe", event_id=event_id), False

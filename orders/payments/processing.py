@@ -21,6 +21,7 @@ from commissions.services import commissions_clawback_for_order
 from orders.delivery import order_deliver
 from orders.locks import lock_order_by_no, lock_order_by_payment_intent, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
+from orders.risk import risk_control
 from orders.transitions import (
     PAID_STATUSES,
     Step,
@@ -28,7 +29,6 @@ from orders.transitions import (
     order_transition,
     order_transition_path,
 )
-from riskrules import hooks as risk_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
         order_transition_path(order=order, steps=[paid_step, mismatch], **paid_fields)
         return
     order.paid_at = paid_at  # the review below asks whether the buyer was blocked by then
-    review_reason = risk_hooks.review_reason_for_payment(order=order)
+    review_reason = risk_control().review_reason_for_payment(order=order)
     if review_reason:
         hold = Step(OrderStatus.ON_HOLD, kind="risk_hold", message=review_reason, data=facts)
         order_transition_path(order=order, steps=[paid_step, hold], **paid_fields)
