@@ -52,8 +52,12 @@ FINAL = ("delivered", "on_hold", "backordered", "refunded", "expired", "cancelle
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke test: short phases, few rates")
-    p.add_argument("--pool", default="prefork", help="Celery pool: prefork, threads, gevent, solo")
-    p.add_argument("--concurrency", type=int, default=2, help="Celery worker concurrency")
+    p.add_argument(
+        "--pool",
+        default="threads",
+        help="Celery pool: threads (as production), prefork, gevent, solo",
+    )
+    p.add_argument("--concurrency", type=int, default=8, help="Celery worker concurrency")
     p.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers")
     p.add_argument(
         "--mail-queue",

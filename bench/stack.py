@@ -28,8 +28,8 @@ POOLS = ("prefork", "threads", "gevent", "solo")
 @dataclass
 class StackConfig:
     web_workers: int = 5
-    pool: str = "prefork"
-    concurrency: int = 2
+    pool: str = "threads"
+    concurrency: int = 8
     # The side-effect queue (delivery emails, alerts) and its own worker, as in production
     # (docker-compose.yml "notifier"); None: the task worker consumes it too (make run, tests).
     mail_queue: str | None = None

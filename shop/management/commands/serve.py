@@ -72,7 +72,10 @@ class Command(BaseCommand):
             if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
                 worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                     celery_worker_command(
-                        queue=settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=2, with_beat=True
+                        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                        pool="threads",
+                        concurrency=4,
+                        with_beat=True,
                     )
                 )
                 self.stdout.write("Celery worker + beat started (Redis).")
