@@ -550,14 +550,91 @@ class Bench:
             )
             print(f"    {runs[-1]['rate']:.0f} deliveries/s", flush=True)
         self.res["floor"] = runs
+        self.res["task_alone"] = [self.delivery_task_alone(threads) for threads in FLOOR_THREADS]
         sat = self.res.get("saturation", {}).get("delivered_rate")
         best = max(runs, key=lambda f: f["rate"])
+        alone = max(self.res["task_alone"], key=lambda f: f["rate"])
+        if best["rate"]:
+            # The issue's figure: the delivery task alone against the floor, same run.
+            self.res["ratio_value"] = alone["rate"] / best["rate"]
         if sat and best["rate"]:
             parts = [
                 f"{sat / f['rate'] * 100:.1f} % of the {f['threads']}-thread floor" for f in runs
             ]
-            self.res["ratio_value"] = sat / best["rate"]
-            self.res["ratio"] = f"Kami at saturation ({sat:.1f} orders/s) is {', '.join(parts)}."
+            self.res["ratio"] = (
+                f"Kami's delivery transaction alone, at its best ({alone['rate']:.0f}/s with "
+                f"{alone['threads']} threads), is {alone['rate'] / best['rate'] * 100:.1f} % of "
+                f"the best floor ({best['rate']:.0f}/s). The whole pipeline at saturation — "
+                f"webhooks, broker, worker, emails, all on the same two cores — "
+                f"({sat:.1f} orders/s) is {', '.join(parts)}."
+            )
+
+    def delivery_task_alone(self, threads: int) -> dict:
+        """Kami's own delivery transaction (``payment_event_process``: the code the task runs)
+        in ``threads`` threads of this process, over events already in the inbox — no HTTP, no
+        broker, no other work on the machine but its email tasks. Set against the bare-SQL
+        floor, it says what Kami's code adds to the same transaction."""
+        import threading as th
+
+        from django.db import connection as django_connection
+        from seed import HOT
+
+        from orders.models import PaymentEvent
+        from orders.payments.processing import payment_event_process
+        from orders.payments.stripe_events import build_event
+
+        n = self.args.floor_orders // 10  # order_create is slow to set up: enough for a rate
+        print(f"  delivery task alone: {threads} threads, {n} orders …", flush=True)
+        orders = self.maker.make([HOT], n)
+        events = PaymentEvent.objects.bulk_create(
+            [
+                PaymentEvent(
+                    provider="stripe",
+                    event_id=f"evt_alone_{threads}_{o['id']}",
+                    type="checkout.session.completed",
+                    payload=build_event(
+                        "checkout.session.completed",
+                        {
+                            "id": f"cs_alone_{o['id']}",
+                            "client_reference_id": o["order_no"],
+                            "metadata": {"order_no": o["order_no"]},
+                            "amount_total": o["amount"],
+                            "currency": o["currency"].lower(),
+                            "payment_status": "paid",
+                            "payment_intent": f"pi_alone_{o['id']}",
+                        },
+                    ),
+                )
+                for o in orders
+            ]
+        )
+        todo = [e.pk for e in events]
+        lock = th.Lock()
+        done = [0]
+
+        def work() -> None:
+            try:
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        event_id = todo.pop()
+                    if payment_event_process(event_id=event_id):
+                        with lock:
+                            done[0] += 1
+            finally:
+                django_connection.close()
+
+        pool = [th.Thread(target=work) for _ in range(threads)]
+        started = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(120)
+        seconds = time.perf_counter() - started
+        rate = done[0] / seconds if seconds else 0.0
+        print(f"    {rate:.0f} deliveries/s", flush=True)
+        return {"threads": threads, "delivered": done[0], "seconds": seconds, "rate": rate}
 
     def final(self) -> None:
         rows = self.sql(
@@ -782,7 +859,12 @@ def targets(res: dict) -> list[list]:
     if "ratio_value" in res:
         r = res["ratio_value"]
         out.append(
-            ["delivery task / bare-SQL floor (best)", "≥ 50 %", f"{r * 100:.1f} %", yes(r >= 0.5)]
+            [
+                "delivery task alone / bare-SQL floor (best)",
+                "≥ 50 %",
+                f"{r * 100:.1f} %",
+                yes(r >= 0.5),
+            ]
         )
     return out
 

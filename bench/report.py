@@ -287,6 +287,19 @@ def render(res: dict) -> str:
                 ],
             )
         )
+        alone = res.get("task_alone")
+        if alone:
+            add(
+                "\nKami's own delivery transaction (`payment_event_process`, the code the "
+                "Celery task runs) in threads of the bench process, over events already in the "
+                "inbox: no HTTP, no broker in the way.\n"
+            )
+            add(
+                table(
+                    ["threads", "delivered", "seconds", "deliveries /s"],
+                    [[f["threads"], f["delivered"], f["seconds"], f["rate"]] for f in alone],
+                )
+            )
         if res.get("ratio"):
             add(f"\n{res['ratio']}")
 
