@@ -30,8 +30,8 @@ def lock_attribution(order_id: int) -> Attribution | None:
     ids = [pk for pk in (attribution.promoter_id, attribution.upline_id) if pk]
     if ids:
         promoters = {p.pk: p for p in Promoter.objects.filter(pk__in=ids)}
-        attribution.promoter = promoters.get(attribution.promoter_id)
-        attribution.upline = promoters.get(attribution.upline_id)
+        attribution.promoter = promoters.get(attribution.promoter_id or 0)
+        attribution.upline = promoters.get(attribution.upline_id or 0)
     return attribution
 
 

@@ -65,9 +65,9 @@ def rate_resolve(
         if rule.promoter_id is None:
             return _rate(rule, "product")
     if earner.tier_id:
-        rule = CommissionRule.objects.filter(level=level, tier_id=earner.tier_id).first()
-        if rule is not None:
-            return _rate(rule, "tier")
+        tier_rule = CommissionRule.objects.filter(level=level, tier_id=earner.tier_id).first()
+        if tier_rule is not None:
+            return _rate(tier_rule, "tier")
     default = settings.level1_percent if level == 1 else settings.level2_percent
     return Rate(source="default", percent=default)
 

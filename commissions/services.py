@@ -275,7 +275,7 @@ def withdrawal_request(*, promoter: Promoter, amount: int, method: str, account:
 
 
 W = Withdrawal.Status
-WITHDRAWAL_TRANSITIONS = {
+WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
     W.APPROVED: frozenset({W.REQUESTED}),
     W.REJECTED: frozenset({W.REQUESTED, W.APPROVED}),
     W.PAID: frozenset({W.REQUESTED, W.APPROVED}),

@@ -41,7 +41,7 @@ _DUMMY_EMAIL = "no-order@kami.invalid"
 
 def orders_in_cookie(request: HttpRequest) -> list[str]:
     value = request.get_signed_cookie(COOKIE, default="", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE)
-    return [no for no in value.split(",") if no]
+    return [no for no in (value or "").split(",") if no]
 
 
 def grant_access(request: HttpRequest, response: HttpResponse, order_no: str) -> None:

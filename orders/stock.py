@@ -77,9 +77,9 @@ def with_stock(queryset: QuerySet[Product], *, now: datetime | None = None) -> Q
 
 def stock_figures(product_id: int) -> dict[str, int]:
     """``available_keys``, ``claimed`` and ``stock`` of one product (the key import page)."""
-    row = with_stock(Product.objects.filter(pk=product_id)).values(
+    row = with_stock(Product.objects.filter(pk=product_id)).values(  # type: ignore[misc]
         "available_keys", "claimed", "stock"
-    )[0]
+    )[0]  # the stubs cannot see fields annotated by with_stock
     return {
         "available_keys": row["available_keys"],
         "claimed": row["claimed"],
