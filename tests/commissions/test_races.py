@@ -10,7 +10,7 @@ from commissions.selectors import promoter_balances
 from commissions.services import ledger_adjust, withdrawal_request
 from core.errors import InvalidInput
 from tests.commissions.factories import PromoterFactory
-from tests.orders.test_races import run_concurrently
+from tests.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

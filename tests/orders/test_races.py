@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from orders.models import Delivery, Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import encode, sign_payload
 from orders.services import CheckoutRequest, order_create
+from tests.concurrency import run_concurrently
 from tests.factories import OrderFactory, stock_product
 from tests.stripe_helpers import completed_event
 
@@ -29,28 +29,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 BUYERS = 20
 KEYS = 5
-
-
-def run_concurrently(n: int, work: Callable[[int], object]) -> list[object]:
-    """Run ``work(i)`` in ``n`` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def pay(order: Order) -> None:

@@ -14,8 +14,8 @@ from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import encode, sign_payload
 from orders.review import order_review_approve, order_review_reject_refund
+from tests.concurrency import run_concurrently
 from tests.factories import OrderFactory, stock_product
-from tests.orders.test_races import run_concurrently
 from tests.stripe_helpers import completed_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

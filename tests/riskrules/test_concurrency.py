@@ -15,8 +15,8 @@ from core.errors import KamiError
 from orders.delivery import backorders_deliver
 from orders.models import Delivery, Order, OrderStatus
 from riskrules.models import RiskDecision, RuleAction
+from tests.concurrency import run_concurrently
 from tests.factories import OrderFactory, stock_product
-from tests.orders.test_races import run_concurrently
 from tests.riskrules.conftest import checkout, only_rules, pay, rule
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

@@ -8,18 +8,16 @@ to the database file; nothing may crash with "database is locked" or a 500.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from cardpool.models import CardKey
 from orders.models import Delivery, Order, OrderStatus
 from orders.payments.stripe_events import encode, sign_payload
+from tests.concurrency import run_concurrently
 from tests.factories import stock_product
 from tests.stripe_helpers import WEBHOOK_URL, completed_event, post_event
 
@@ -27,29 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BUYERS = 10
 KEYS = 3
-
-
-def run_concurrently(n: int, work: Callable[[int], object]) -> list[object]:
-    """Run ``work(i)`` in ``n`` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is still running"
-    return results
 
 
 def checkout(i: int):
