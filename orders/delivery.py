@@ -18,10 +18,11 @@ from django.utils import timezone
 from cardpool.reservation import keys_release, keys_sell_reserved, keys_take_free
 from cardpool.selectors import free_key_count
 from commissions.services import commissions_post_for_order
+from orders.events import OrderEventKind, event_commission_skipped
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
 from orders.stock import backorder_demand
-from orders.transitions import Step, order_note, order_transition_path
+from orders.transitions import Step, order_transition_path
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def order_deliver(
             steps.append(
                 Step(
                     OrderStatus.BACKORDERED,
+                    kind=OrderEventKind.BACKORDERED,
                     message="Paid, but no keys are free: delivered automatically on restock.",
                 )
             )
@@ -122,12 +124,16 @@ def order_deliver(
         order=order, key_count=order.quantity, payment_event=payment_event, latency_ms=latency_ms
     )
     steps.append(
-        Step(OrderStatus.DELIVERED, kind="delivered", message=f"{order.quantity} key(s) delivered.")
+        Step(
+            OrderStatus.DELIVERED,
+            kind=OrderEventKind.DELIVERED,
+            message=f"{order.quantity} key(s) delivered.",
+        )
     )
     order_transition_path(order=order, steps=steps, actor=actor, delivered_at=now, **fields)
     posting = commissions_post_for_order(order=order)
     if posting.skipped:
-        order_note(order=order, kind="commission_skipped", message=posting.skipped)
+        event_commission_skipped(order, reason=posting.skipped)
     # Lazy on purpose: orders.tasks wraps this module's services (it imports us).
     from orders.tasks import send_delivery_email
 

@@ -19,6 +19,41 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class OrderEventKind(models.TextChoices):
+    """Every kind of row in an order's history: a fixed list. The status kinds are named after
+    the status they enter; the rest are notes that leave the status alone. Written only by
+    ``orders.transitions`` (status steps) and the constructors of ``orders.events`` (notes),
+    which is where to import it from; it lives here because ``OrderEvent.kind`` needs it."""
+
+    # Status changes
+    CREATED = "created", "Created"
+    PAID = "paid", "Paid"
+    DELIVERED = "delivered", "Delivered"
+    BACKORDERED = "backordered", "Backordered: no keys free"
+    PAYMENT_MISMATCH = "payment_mismatch", "Held: paid amount or currency differs"
+    RISK_HOLD = "risk_hold", "Held for review by risk control"
+    REFUND_REQUESTED = "refund_requested", "Full refund asked of the provider"
+    REFUND_FAILED = "refund_failed", "Refund refused: back to review"
+    REFUNDED = "refunded", "Refunded"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    # Notes
+    PAYMENT_NOT_SETTLED = "payment_not_settled", "Checkout completed, payment not settled"
+    DUPLICATE_PAYMENT_EVENT = "duplicate_payment_event", "Payment event repeated"
+    SECOND_PAYMENT = "second_payment", "Paid a second time"
+    REFUND_ASKED = "refund_asked", "Refund asked"
+    PARTIAL_REFUND = "partial_refund", "Partly refunded"
+    DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+    COMMISSION_SKIPPED = "commission_skipped", "No commissions posted"
+    RISK_HOLD_DECIDED = "risk_hold_decided", "Risk control: hold at payment"
+    RISK_FLAG = "risk_flag", "Risk control: flagged"
+    # The owner's review queue (riskrules' ``ReviewAction.Action``, prefixed)
+    REVIEW_APPROVE = "review_approve", "Approved (delivered)"
+    REVIEW_REJECT_REFUND = "review_reject_refund", "Rejected and refunded"
+    REVIEW_BLOCK_EMAIL = "review_block_email", "Buyer email blocklisted"
+    REVIEW_BLOCK_IP = "review_block_ip", "Buyer IP blocklisted"
+
+
 class Order(models.Model):
     """A buyer's order. Amounts are integer minor units snapshotted at checkout."""
 
@@ -105,7 +140,7 @@ class OrderEvent(models.Model):
     """Append-only history of an order: every status change and notable fact, with its actor."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=OrderEventKind.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
     message = models.TextField(blank=True)

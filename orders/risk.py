@@ -41,8 +41,6 @@ class CheckoutContext:
 
 HOLD = "hold"
 FLAG = "flag"
-# The order's history note for each decision; "risk_hold" itself is the transition at payment.
-NOTE_KIND = {HOLD: "risk_hold_decided", FLAG: "risk_flag"}
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,6 @@ class Decision:
     reason: str
     data: dict[str, Any] = field(default_factory=dict)
     detail: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def note_kind(self) -> str:
-        return NOTE_KIND[self.outcome]
 
 
 class RiskControl(Protocol):

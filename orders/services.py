@@ -35,13 +35,14 @@ from cardpool.selectors import free_key_count
 from commissions.attribution import order_attribute
 from core.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from core.identity import email_identity
+from orders.events import OrderEventKind, event_order_created, event_risk_noted
 from orders.locks import lock_buyer, lock_order, lock_product
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import Order, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.query_passwords import query_password_hash
 from orders.risk import CheckoutContext, risk_control
 from orders.stock import backorder_demand, product_stock
-from orders.transitions import order_note, order_transition
+from orders.transitions import order_transition
 from shop.models import Product, ShopSettings
 
 MAX_QUERY_PASSWORD = 128
@@ -174,20 +175,10 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
             )
             _reserve_stock(order=order, now=now)
-            OrderEvent.objects.create(
-                order=order,
-                kind="created",
-                to_status=OrderStatus.PENDING,
-                data={"quantity": order.quantity, "amount": order.amount},
-            )
+            event_order_created(order)
             risk.checkout_screened(order=order, ctx=ctx, decisions=decisions)
             for decision in decisions:
-                order_note(
-                    order=order,
-                    kind=decision.note_kind,
-                    message=decision.reason,
-                    data=decision.data,
-                )
+                event_risk_noted(order, decision)
             order_attribute(order=order)
     except Blocked as exc:
         risk.checkout_refused(ctx=ctx, error=exc)
@@ -203,7 +194,9 @@ def order_expire(*, order_id: int, reason: str = "Unpaid when its window closed.
             return False
         if order.hold_expires_at > timezone.now():
             return False
-        order_transition(order=order, to_status=OrderStatus.EXPIRED, message=reason)
+        order_transition(
+            order=order, to_status=OrderStatus.EXPIRED, kind=OrderEventKind.EXPIRED, message=reason
+        )
         return True
 
 

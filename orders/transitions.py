@@ -2,7 +2,8 @@
 
 ``order_transition`` does a conditional UPDATE (``WHERE status = from``), so two processes
 racing to move the same order cannot both succeed, and appends an ``OrderEvent`` row so the
-owner can always see who or what moved the order and why.
+owner can always see who or what moved the order and why. Facts that leave the status alone
+are written by the constructors of ``orders.events``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cardpool.reservation import keys_release
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderEventKind
 from orders.models import OrderStatus as S
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -51,12 +52,18 @@ class InvalidTransition(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """One status change of a path: where to, and what the history says about it."""
+    """One status change of a path: where to, and what the history says about it. ``kind``
+    defaults to the kind named after the status entered (``expired``, ``refunded`` …); a
+    status without one of its own (``on_hold``) must say why it is entered."""
 
     to_status: str
-    kind: str | None = None
+    kind: OrderEventKind | None = None
     message: str = ""
     data: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, at the caller, not at the INSERT: an unknown kind is a ValueError.
+        object.__setattr__(self, "kind", OrderEventKind(self.kind or self.to_status))
 
 
 _EVENT_COLUMNS = (
@@ -101,7 +108,7 @@ def _insert_events(order_id: int, from_status: str, steps: Sequence[Step], actor
         rows.append("(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")")
         params += [
             order_id,
-            step.kind or step.to_status,
+            step.kind,
             previous,
             step.to_status,
             step.message,
@@ -150,7 +157,7 @@ def order_transition(
     *,
     order: Order,
     to_status: str,
-    kind: str | None = None,
+    kind: OrderEventKind | None = None,
     message: str = "",
     data: dict[str, Any] | None = None,
     actor: Any = None,
@@ -162,17 +169,4 @@ def order_transition(
         steps=[Step(to_status, kind=kind, message=message, data=data)],
         actor=actor,
         **fields,
-    )
-
-
-def order_note(
-    *, order: Order, kind: str, message: str = "", data: dict[str, Any] | None = None, actor=None
-) -> OrderEvent:
-    """Record a fact about the order that does not change its status."""
-    return OrderEvent.objects.create(
-        order=order,
-        kind=kind,
-        message=message,
-        data=data or {},
-        actor=actor if getattr(actor, "pk", None) else None,
     )

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from orders.events import event_review_recorded
 from orders.models import Order
 from orders.risk import CheckoutContext
-from orders.transitions import order_note
 from riskrules.alerts import alert_check_risk_spike
 from riskrules.defaults import DEFAULT_RULES
 from riskrules.evaluation import Hit
@@ -93,12 +93,7 @@ def blocklist_add(
 
 
 def review_record(*, order: Order, action: str, actor, result: str) -> ReviewAction:
-    order_note(
-        order=order,
-        kind=f"review_{action}",
-        message=f"{ReviewAction.Action(action).label}: {result}",
-        actor=actor,
-    )
+    event_review_recorded(order, action=action, result=result, actor=actor)
     return ReviewAction.objects.create(order=order, action=action, actor=actor, result=result)
 
 

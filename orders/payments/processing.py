@@ -19,16 +19,17 @@ from django.utils import timezone
 
 from commissions.services import commissions_clawback_for_order
 from orders.delivery import order_deliver
+from orders.events import (
+    OrderEventKind,
+    event_dispute_opened,
+    event_partial_refund,
+    event_payment_not_settled,
+    event_second_payment,
+)
 from orders.locks import lock_order_by_no, lock_order_by_payment_intent, lock_payment_event
 from orders.models import Order, OrderStatus, PaymentEvent
 from orders.risk import risk_control
-from orders.transitions import (
-    PAID_STATUSES,
-    Step,
-    order_note,
-    order_transition,
-    order_transition_path,
-)
+from orders.transitions import PAID_STATUSES, Step, order_transition, order_transition_path
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +84,12 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
         "event": event.event_id,
     }
     if session.get("payment_status") != "paid":
-        order_note(order=order, kind="payment_not_settled", data=facts)
+        event_payment_not_settled(order, facts)
         return
     if order.status in PAID_STATUSES:
         # A second completed session or event for an order already paid: never deliver twice.
         same_session = session.get("id") == order.checkout_session_id
-        order_note(
-            order=order,
-            kind="duplicate_payment_event" if same_session else "second_payment",
-            message="" if same_session else "Paid twice: refund the extra payment.",
-            data=facts,
-        )
+        event_second_payment(order, facts, same_session=same_session)
         return
     paid_amount = session.get("amount_total")
     paid_currency = str(session.get("currency") or "").upper()
@@ -103,7 +99,7 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     in_time = order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and (
         paid_at <= order.hold_expires_at
     )
-    paid_step = Step(OrderStatus.PAID, kind="paid", data=facts)
+    paid_step = Step(OrderStatus.PAID, kind=OrderEventKind.PAID, data=facts)
     paid_fields = {
         "paid_at": paid_at,
         "queued_at": order.created_at if in_time else paid_at,
@@ -115,7 +111,7 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     if paid_amount != order.amount or paid_currency != order.currency:
         mismatch = Step(
             OrderStatus.ON_HOLD,
-            kind="payment_mismatch",
+            kind=OrderEventKind.PAYMENT_MISMATCH,
             message=(
                 f"Paid {paid_amount} {paid_currency}, expected {order.amount} {order.currency}: "
                 "review before delivering."
@@ -127,7 +123,9 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     order.paid_at = paid_at  # the review below asks whether the buyer was blocked by then
     review_reason = risk_control().review_reason_for_payment(order=order)
     if review_reason:
-        hold = Step(OrderStatus.ON_HOLD, kind="risk_hold", message=review_reason, data=facts)
+        hold = Step(
+            OrderStatus.ON_HOLD, kind=OrderEventKind.RISK_HOLD, message=review_reason, data=facts
+        )
         order_transition_path(order=order, steps=[paid_step, hold], **paid_fields)
         return
     order_deliver(order=order, payment_event=event, pay_step=paid_step, pay_fields=paid_fields)
@@ -146,6 +144,7 @@ def handle_checkout_expired(event: PaymentEvent) -> None:
         order_transition(
             order=order,
             to_status=OrderStatus.EXPIRED,
+            kind=OrderEventKind.EXPIRED,
             message="The checkout session expired unpaid.",
         )
 
@@ -178,16 +177,12 @@ def handle_charge_refunded(event: PaymentEvent) -> None:
         order_transition(
             order=order,
             to_status=OrderStatus.REFUNDED,
+            kind=OrderEventKind.REFUNDED,
             message="Refunded in full. Delivered keys stay on the buyer's record.",
             data=facts,
         )
     else:
-        order_note(
-            order=order,
-            kind="partial_refund",
-            message=f"Refunded {refunded_total} of {paid}.",
-            data=facts,
-        )
+        event_partial_refund(order, refunded_total=refunded_total, paid=paid, facts=facts)
     commissions_clawback_for_order(order=order, amount=newly_refunded)
 
 
@@ -200,15 +195,12 @@ def handle_dispute_created(event: PaymentEvent) -> None:
         now = timezone.now()
         Order.objects.filter(pk=order.pk).update(disputed_at=now)
         order.disputed_at = now
-    order_note(
-        order=order,
-        kind="dispute_opened",
-        message=f"Dispute opened: {dispute.get('reason') or 'no reason given'}.",
-        data={
-            "dispute": dispute.get("id"),
-            "amount": dispute.get("amount"),
-            "event": event.event_id,
-        },
+    event_dispute_opened(
+        order,
+        reason=dispute.get("reason"),
+        dispute_id=dispute.get("id"),
+        amount=dispute.get("amount"),
+        event_id=event.event_id,
     )
     amount = dispute.get("amount")
     if isinstance(amount, int) and amount > 0:

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import PaymentProviderError, PaymentUnavailable
+from orders.events import OrderEventKind
 from orders.models import Order, OrderStatus
 from orders.transitions import order_transition
 
@@ -89,6 +90,7 @@ def checkout_start(*, order: Order, base_url: str | None = None) -> str:
             order_transition(
                 order=order,
                 to_status=OrderStatus.CANCELLED,
+                kind=OrderEventKind.CANCELLED,
                 message="The payment provider could not start checkout.",
             )
             raise PaymentProviderError(
@@ -101,7 +103,10 @@ def checkout_start(*, order: Order, base_url: str | None = None) -> str:
         return url
     if not settings.SANDBOX_PAYMENTS_ENABLED:
         order_transition(
-            order=order, to_status=OrderStatus.CANCELLED, message="No payment provider set up."
+            order=order,
+            to_status=OrderStatus.CANCELLED,
+            kind=OrderEventKind.CANCELLED,
+            message="No payment provider set up.",
         )
         raise PaymentUnavailable("This shop has no payment provider configured yet.")
     return f"{base_url}{reverse('sandbox-pay', args=[order.order_no])}"

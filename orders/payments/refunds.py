@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import transaction
 
 from core.errors import InvalidInput, PaymentProviderError
+from orders.events import OrderEventKind, event_refund_asked
 from orders.locks import lock_order
 from orders.models import Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import build_event, encode, sign_payload
-from orders.transitions import PAID_STATUSES, PAID_UNDELIVERED, order_note, order_transition
+from orders.transitions import PAID_STATUSES, PAID_UNDELIVERED, order_transition
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _request_full_refund(*, order: Order, expect_status: str | None, actor) -> O
             order_transition(
                 order=locked,
                 to_status=OrderStatus.REFUND_REQUESTED,
-                kind="refund_requested",
+                kind=OrderEventKind.REFUND_REQUESTED,
                 message="A full refund was asked of the payment provider.",
                 actor=actor,
             )
@@ -58,7 +59,7 @@ def _refund_refused(*, order: Order, actor) -> None:
             order_transition(
                 order=locked,
                 to_status=OrderStatus.ON_HOLD,
-                kind="refund_failed",
+                kind=OrderEventKind.REFUND_FAILED,
                 message="The payment provider refused the refund: review it again.",
                 actor=actor,
             )
@@ -84,7 +85,7 @@ def payment_refund(
         order = _request_full_refund(order=order, expect_status=expect_status, actor=actor)
     elif expect_status is not None and order.status != expect_status:
         raise OrderChanged(f"Order {order.order_no} changed meanwhile; nothing was refunded.")
-    order_note(order=order, kind="refund_asked", data={"amount": amount}, actor=actor)
+    event_refund_asked(order, amount=amount, actor=actor)
     if order.payment_provider == "stripe":
         try:
             stripe.Refund.create(

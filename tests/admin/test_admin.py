@@ -356,16 +356,16 @@ def test_order_change_page_is_read_only_with_inlines(admin_client):
         order=order,
         last_error="boom",
     )
-    from orders.transitions import order_note
+    from orders.events import event_commission_skipped
 
-    order_note(order=order, kind="note_for_admin_test", message="hello owner")
+    event_commission_skipped(order, reason="hello owner")
     url = reverse("admin:orders_order_change", args=[order.pk])
 
     response = admin_client.get(url)
 
     html = response.content.decode()
     assert "12.50 EUR" in html
-    assert "note_for_admin_test" in html and "hello owner" in html
+    assert "No commissions posted" in html and "hello owner" in html
     assert "evt_admin_1" in html
     assert 'name="_save"' not in html  # nothing to save: orders change through services
     before = Order.objects.get(pk=order.pk).status
