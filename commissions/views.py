@@ -33,6 +33,7 @@ from commissions.selectors import (
     referral_link,
 )
 from commissions.services import promoter_create, promoter_sign_up, withdrawal_request
+from core.auth_forms import ThrottledAuthenticationForm
 from core.errors import KamiError
 
 LOGIN_URL = "/promoter/login"
@@ -40,6 +41,7 @@ LOGIN_URL = "/promoter/login"
 
 class PromoterLoginView(LoginView):
     template_name = "commissions/login.html"
+    authentication_form = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
     def get_default_redirect_url(self) -> str:
