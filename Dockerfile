@@ -37,5 +37,6 @@ EXPOSE 8000
 
 # Workers: WEB_CONCURRENCY (above). No control socket: $HOME (/app) is read-only for kami.
 CMD ["gunicorn", "shop.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--access-logfile", "-", "--timeout", "30", "--graceful-timeout", "30", \
+     "--access-logfile", "-", "--logger-class", "shop.access_log.RedactingGunicornLogger", \
+     "--timeout", "30", "--graceful-timeout", "30", \
      "--no-control-socket"]

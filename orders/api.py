@@ -106,12 +106,42 @@ def create_order(request: HttpRequest, payload: OrderIn):
     )
 
 
-@router.get("/orders/{order_no}", response={200: OrderOut, 404: ErrorOut, 429: ErrorOut})
-def get_order(request: HttpRequest, order_no: str, email: str = "", query_password: str = ""):
-    """An order with its keys, for whoever knows its email or query password."""
+class LookupIn(Schema):
+    """Either credential proves the order; sent in the body, it stays out of URLs and logs."""
+
+    email: str | None = Field(None, max_length=254)
+    query_password: str | None = Field(None, max_length=128)
+
+
+def lookup_order(request: HttpRequest, order_no: str, *, email: str, query_password: str) -> dict:
+    """The one lookup behind both forms: rate limited, and a wrong credential is a 404."""
     order = order_lookup(
         order_no=order_no, email=email, query_password=query_password, ip=client_ip(request)
     )
     if order is None:
         raise NotFound("No order matches that number and email or password.")
     return order_out(order)
+
+
+@router.get("/orders/{order_no}", response={200: OrderOut, 404: ErrorOut, 429: ErrorOut})
+def get_order(request: HttpRequest, order_no: str, email: str = "", query_password: str = ""):
+    """An order with its keys, for whoever knows its email or query password.
+
+    The same lookup as ``POST /orders/{order_no}/lookup``, which keeps the credential out of
+    the URL; servers redact both parameters from their access logs (``shop.access_log``).
+    """
+    return lookup_order(request, order_no, email=email, query_password=query_password)
+
+
+@router.post(
+    "/orders/{order_no}/lookup",
+    response={200: OrderOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+)
+def lookup_order_post(request: HttpRequest, order_no: str, payload: LookupIn):
+    """``GET /orders/{order_no}`` with the email or query password in the body: same answers."""
+    return lookup_order(
+        request,
+        order_no,
+        email=payload.email or "",
+        query_password=payload.query_password or "",
+    )

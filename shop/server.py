@@ -114,8 +114,14 @@ def uvicorn_server(application: ASGIApp, *, host: str, port: int):
     - no ``limit_concurrency``: connections above the thread count are accepted and their
       requests queue for a thread, rather than being answered 503.
     - ``timeout_graceful_shutdown``: Ctrl-C waits at most this long for requests in flight.
+    - the access log redacts ``email``/``query_password`` (and ``password``, ``token``) in
+      query strings (``shop.access_log``): lookups may carry them in the URL.
     """
     import uvicorn
+
+    from shop.access_log import install_uvicorn_redaction
+
+    install_uvicorn_redaction()
 
     config = uvicorn.Config(
         application,
