@@ -15,7 +15,8 @@ from core.errors import RateLimited
 from core.money import to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
 from orders.models import Order, OrderStatus
-from orders.payments.inbox import InvalidWebhook, payment_event_receive
+from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
+from orders.payments.inbox import InvalidWebhook, WebhookTooLarge, payment_event_receive
 from orders.payments.stripe_events import (
     build_event,
     checkout_session_object,
@@ -125,13 +126,22 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    # Refuse an oversized body from its declared length, before reading or verifying it.
     try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0  # as Django reads it: an unparsable length reads no body
+    try:
+        if declared > MAX_WEBHOOK_BODY_BYTES:
+            raise WebhookTooLarge(f"body over {MAX_WEBHOOK_BODY_BYTES} bytes")
         event, created = payment_event_receive(
             payload=request.body,
             signature=request.headers.get("Stripe-Signature"),
             client_ip=client_ip(request),
             headers=dict(request.headers),
         )
+    except WebhookTooLarge as exc:
+        return JsonResponse({"code": exc.code, "message": str(exc)}, status=413)
     except InvalidWebhook as exc:
-        return JsonResponse({"code": "invalid_signature", "message": str(exc)}, status=400)
+        return JsonResponse({"code": exc.code, "message": str(exc)}, status=400)
     return JsonResponse({"received": True, "duplicate": not created})
