@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 from ninja import Field, Router, Schema, Status
 
 from cardpool.selectors import keys_for_order
@@ -113,8 +114,17 @@ class LookupIn(Schema):
     query_password: str | None = Field(None, max_length=128)
 
 
-def lookup_order(request: HttpRequest, order_no: str, *, email: str, query_password: str) -> dict:
-    """The one lookup behind both forms: rate limited, and a wrong credential is a 404."""
+def lookup_order(
+    request: HttpRequest,
+    response: HttpResponse,
+    order_no: str,
+    *,
+    email: str,
+    query_password: str,
+) -> dict:
+    """The one lookup behind both forms: rate limited, and a wrong credential is a 404. The
+    answer can carry card keys, so no cache (browser, proxy) may keep it."""
+    patch_cache_control(response, no_store=True, private=True)
     order = order_lookup(
         order_no=order_no, email=email, query_password=query_password, ip=client_ip(request)
     )
@@ -124,23 +134,32 @@ def lookup_order(request: HttpRequest, order_no: str, *, email: str, query_passw
 
 
 @router.get("/orders/{order_no}", response={200: OrderOut, 404: ErrorOut, 429: ErrorOut})
-def get_order(request: HttpRequest, order_no: str, email: str = "", query_password: str = ""):
+def get_order(
+    request: HttpRequest,
+    response: HttpResponse,
+    order_no: str,
+    email: str = "",
+    query_password: str = "",
+):
     """An order with its keys, for whoever knows its email or query password.
 
     The same lookup as ``POST /orders/{order_no}/lookup``, which keeps the credential out of
     the URL; servers redact both parameters from their access logs (``shop.access_log``).
     """
-    return lookup_order(request, order_no, email=email, query_password=query_password)
+    return lookup_order(request, response, order_no, email=email, query_password=query_password)
 
 
 @router.post(
     "/orders/{order_no}/lookup",
     response={200: OrderOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
 )
-def lookup_order_post(request: HttpRequest, order_no: str, payload: LookupIn):
+def lookup_order_post(
+    request: HttpRequest, response: HttpResponse, order_no: str, payload: LookupIn
+):
     """``GET /orders/{order_no}`` with the email or query password in the body: same answers."""
     return lookup_order(
         request,
+        response,
         order_no,
         email=payload.email or "",
         query_password=payload.query_password or "",

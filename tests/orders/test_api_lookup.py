@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orders.models import Order, OrderStatus
-from tests.factories import stock_product
+from tests.factories import OrderFactory, stock_product
 from tests.stripe_helpers import completed_event, post_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -126,3 +126,19 @@ def test_openapi_documents_the_post_lookup(client):
     schema = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
     assert set(schema["properties"]) == {"email", "query_password"}
     assert not schema.get("required")
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_answer_that_can_carry_keys_is_never_cached(client, method):
+    order = OrderFactory(product=stock_product(1, slug="nocache"))
+    if method == "get":
+        response = client.get(f"/api/v1/orders/{order.order_no}", {"email": order.email})
+    else:
+        response = client.post(
+            f"/api/v1/orders/{order.order_no}/lookup",
+            {"email": order.email},
+            content_type="application/json",
+        )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    assert "private" in response["Cache-Control"]
