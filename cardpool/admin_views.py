@@ -26,6 +26,7 @@ from django.utils import formats, timezone
 
 from cardpool.models import ImportBatch
 from cardpool.services import ImportReport, keys_import
+from core.middleware import allow_large_body
 from shop.models import Product
 
 IMPORT_PERMISSION = "cardpool.add_cardkey"
@@ -33,6 +34,9 @@ IMPORT_PERMISSION = "cardpool.add_cardkey"
 # Far above a 100,000-key file (a few MB), far below what would hurt the server: the whole
 # file is decoded in memory before import.
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# The page's form (paste or file) may be this large; every other request is held to 1 MB. The
+# name is the one ``shop.admin.ProductAdmin`` mounts ``product_keys_import`` under.
+allow_large_body("admin:shop_product_import_keys", MAX_UPLOAD_BYTES)
 RECENT_IMPORTS = 10
 
 

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,7 +215,10 @@ STORAGES = {
     },
 }
 
-DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # a 100,000-key paste is a few MB
+# Only the ceiling: core.middleware refuses bodies over 1 MB (413) unless the view allows more,
+# as the admin key import does (a 100,000-key paste is a few MB; Django counts a multipart
+# text field against this setting, and the CSRF check reads the form before the view runs).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- Email ------------------------------------------------------------------------------------
