@@ -7,6 +7,7 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 from ninja import Field, Router, Schema, Status
+from pydantic import StrictInt
 
 from cardpool.selectors import keys_for_order
 from core.client_ip import client_ip
@@ -22,7 +23,8 @@ router = Router(tags=["orders"])
 
 class OrderIn(Schema):
     product: str = Field(..., max_length=80)
-    quantity: int
+    # A JSON integer only: lax parsing read "1_0" as 10 and true as 1.
+    quantity: StrictInt
     email: str = Field(..., max_length=254)
     query_password: str | None = Field(None, max_length=128)
     ref: str | None = Field(None, max_length=32)
