@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -101,11 +102,10 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     order = Order.objects.select_related("product").filter(order_no=order_no).first()
     if order is None:
         raise Http404("No such order")
-    if request.method == "POST" and order.status in (
-        OrderStatus.PENDING,
-        OrderStatus.EXPIRED,
-        OrderStatus.CANCELLED,
-    ):
+    # Like a real Checkout Session, which expires with the hold: an expired, cancelled or
+    # lapsed order cannot be paid here any more (it used to hand out keys after expiry).
+    payable = order.status == OrderStatus.PENDING and order.hold_expires_at > timezone.now()
+    if request.method == "POST" and payable:
         event = build_event("checkout.session.completed", checkout_session_object(order))
         payload = encode(event)
         payment_event_receive(
@@ -119,7 +119,11 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     return render(
         request,
         "orders/sandbox_pay.html",
-        {"order": order, "amount": to_decimal_string(order.amount, order.currency)},
+        {
+            "order": order,
+            "amount": to_decimal_string(order.amount, order.currency),
+            "payable": payable,
+        },
     )
 
 

@@ -103,3 +103,24 @@ def test_no_provider_in_production_refuses_checkout(client):
     )
     assert response.status_code == 503 and response.json()["code"] == "payments_unavailable"
     assert client.get("/pay/sandbox/whatever").status_code == 404
+
+
+@pytest.mark.parametrize("state", ["lapsed", "expired", "cancelled"])
+def test_the_sandbox_does_not_pay_an_order_whose_window_closed(client, state):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import OrderStatus, PaymentEvent
+    from tests.factories import OrderFactory, stock_product
+
+    lapsed = timezone.now() - timedelta(minutes=1)
+    status = {"lapsed": "pending", "expired": "expired", "cancelled": "cancelled"}[state]
+    order = OrderFactory(product=stock_product(1, slug="sb"), status=status, hold_expires_at=lapsed)
+    page = client.get(f"/pay/sandbox/{order.order_no}")
+    assert page.status_code == 200 and 'id="sandbox-pay"' not in page.content.decode()
+    response = client.post(f"/pay/sandbox/{order.order_no}")
+    assert response.status_code == 302
+    assert not PaymentEvent.objects.exists()
+    order.refresh_from_db()
+    assert order.status == status and order.status != OrderStatus.DELIVERED
