@@ -23,6 +23,9 @@ REF_COOKIE = "kami_ref"
 REF_SALT = "kami.ref"
 REF_WINDOW_SECONDS = 30 * 24 * 3600  # the default; CommissionSettings.attribution_window_days
 SIGHTING_EVERY_SECONDS = 3600
+# Reloading a referral link is one visit, not thirty clicks: one click per promoter and
+# address in this window.
+CLICK_EVERY_SECONDS = 30 * 60
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _NOT_STOREFRONT = ("/api/", "/admin/", "/static/", "/payments/", "/healthz")
 
@@ -56,6 +59,17 @@ def referral_code(request: HttpRequest) -> str:
     return fresh or kept
 
 
+def _first_click_of_visit(promoter_id: int, ip: str | None) -> bool:
+    """True the first time this address follows this promoter's link in the window. Without
+    the cache (Redis away) every click counts, as before: over-counting beats losing clicks."""
+    try:
+        return bool(
+            cache.add(f"kami:ref-click:{promoter_id}:{ip_hash(ip)[:24]}", 1, CLICK_EVERY_SECONDS)
+        )
+    except Exception:
+        return True
+
+
 class ReferralMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -74,7 +88,8 @@ class ReferralMiddleware:
         known = promoter is not None and promoter.status == Promoter.Status.ACTIVE
         user = getattr(request, "user", None)
         own = bool(user and user.is_authenticated and promoter and user.pk == promoter.user_id)
-        if known and not own:  # a promoter trying their own link is not a visitor
+        if known and not own and _first_click_of_visit(promoter.pk, client_ip(request)):
+            # a promoter trying their own link is not a visitor
             click_record(
                 promoter=promoter,
                 landing_path=request.get_full_path(),

@@ -109,7 +109,7 @@ def test_first_click_keeps_the_first_promoter_when_the_owner_says_so(client, pro
     # Even a checkout posted from a ?ref=BOB URL keeps the first click.
     order = buy(client, product, path=f"/p/{product.slug}?ref=BOB")
     assert order.attribution.promoter.code == "ALICE"
-    assert ReferralClick.objects.count() == 3  # every click is still logged
+    assert ReferralClick.objects.count() == 3  # every visit is still logged (two addresses)
 
 
 def test_cookie_expires_after_the_window(client, product, promoter):
@@ -234,3 +234,11 @@ def test_a_new_ref_cookie_between_checkout_and_payment_changes_nothing(
     # The cookie did change: the browser's next order is BOB's.
     client.post(f"/p/{product.slug}", {"email": "buyer@example.net", "quantity": "1"})
     assert Order.objects.latest("created_at").attribution.promoter == bob
+
+
+def test_reloading_a_referral_link_is_one_click_per_address(client, promoter):
+    for _ in range(30):
+        client.get("/?ref=ALICE", REMOTE_ADDR="192.0.2.77")
+    assert ReferralClick.objects.count() == 1
+    client.get("/?ref=ALICE", REMOTE_ADDR="192.0.2.78")
+    assert ReferralClick.objects.count() == 2
