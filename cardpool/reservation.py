@@ -145,26 +145,50 @@ def _pick(
         return [row[0] for row in cursor.fetchall()]
 
 
+def _fill(
+    sources: Sequence[str],
+    *,
+    product_id: int,
+    order_id: int,
+    slots: Sequence[int],
+    status: str,
+    until: datetime | None,
+    now: datetime,
+    from_orders: Sequence[int] = (),
+) -> list[int]:
+    """Fill ``slots`` from each source in turn until none is left; return the slots filled."""
+    filled: list[int] = []
+    for source in sources:
+        rest = [slot for slot in slots if slot not in set(filled)]
+        if not rest:
+            break
+        filled += _pick(
+            source,
+            product_id=product_id,
+            order_id=order_id,
+            slots=rest,
+            status=status,
+            until=until,
+            now=now,
+            from_orders=from_orders,
+        )
+    return filled
+
+
 def keys_reserve(
     *, order_id: int, product_id: int, quantity: int, until: datetime, now: datetime
 ) -> int:
     """Reserve ``quantity`` free keys for a pending order until ``until``; return how many
     were had. The caller rolls its transaction back when that is fewer than asked."""
-    slots = list(range(1, quantity + 1))
-    got: list[int] = []
-    for source in ("available", "lapsed"):
-        rest = [slot for slot in slots if slot not in set(got)]
-        if not rest:
-            break
-        got += _pick(
-            source,
-            product_id=product_id,
-            order_id=order_id,
-            slots=rest,
-            status=S.RESERVED,
-            until=until,
-            now=now,
-        )
+    got = _fill(
+        ("available", "lapsed"),
+        product_id=product_id,
+        order_id=order_id,
+        slots=list(range(1, quantity + 1)),
+        status=S.RESERVED,
+        until=until,
+        now=now,
+    )
     return len(got)
 
 
@@ -194,22 +218,17 @@ def keys_take_free(
     inside its hold, they checked out later): their reserved keys may be taken too, once the
     free ones run out. They take free keys, or wait as backorders, when they pay.
     """
-    filled: list[int] = []
-    for source in ("available", "lapsed", "of_orders"):
-        rest = [slot for slot in slots if slot not in set(filled)]
-        if not rest or (source == "of_orders" and not also_from_orders):
-            break
-        filled += _pick(
-            source,
-            product_id=product_id,
-            order_id=order_id,
-            slots=rest,
-            status=S.SOLD,
-            until=None,
-            now=now,
-            from_orders=also_from_orders,
-        )
-    return filled
+    sources = ("available", "lapsed", "of_orders") if also_from_orders else ("available", "lapsed")
+    return _fill(
+        sources,
+        product_id=product_id,
+        order_id=order_id,
+        slots=slots,
+        status=S.SOLD,
+        until=None,
+        now=now,
+        from_orders=also_from_orders,
+    )
 
 
 def keys_release(*, order_id: int, undelivered: bool = False) -> int:

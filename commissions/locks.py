@@ -7,9 +7,8 @@ key, so two transactions touching the same two promoters always queue in the sam
 
 from __future__ import annotations
 
-from django.db import connection
-
 from commissions.models import Attribution, Promoter, Withdrawal
+from core.locks import lock_one
 
 
 def lock_promoters(*promoter_ids: int) -> dict[int, Promoter]:
@@ -21,10 +20,7 @@ def lock_promoters(*promoter_ids: int) -> dict[int, Promoter]:
 def lock_attribution(order_id: int) -> Attribution | None:
     """The order's attribution row, locked, with its promoter and upline read (not locked)
     alongside. Two plain statements: every delivery of a referred order runs them."""
-    table = connection.ops.quote_name(Attribution._meta.db_table)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT * FROM {table} WHERE order_id = %s LIMIT 1{lock}"  # noqa: S608 - model metadata
-    attribution = next(iter(Attribution.objects.raw(sql, [order_id])), None)
+    attribution = lock_one(Attribution, "order_id", order_id)
     if attribution is None:
         return None
     ids = [pk for pk in (attribution.promoter_id, attribution.upline_id) if pk]

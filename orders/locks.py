@@ -10,44 +10,30 @@ delivery of one product would wait for the one before it. On SQLite
 from __future__ import annotations
 
 import hashlib
-from typing import TypeVar
 
-from django.db import connection, models
+from django.db import connection
 
+from core.locks import lock_one
 from orders.models import Order, PaymentEvent
 from shop.models import Product
 
-M = TypeVar("M", bound=models.Model)
-
-
-def _lock_one(model: type[M], column: str, value: object) -> M | None:
-    """The first row of ``model`` whose ``column`` equals ``value``, locked: its own table's
-    row only, never a joined one. A plain ``SELECT … FOR UPDATE`` rather than a compiled
-    queryset, because every delivery takes two of these and compiling them cost more Python
-    than the database spends on them."""
-    if connection.vendor != "postgresql":
-        return model._default_manager.filter(**{column: value}).first()
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"SELECT * FROM {table} WHERE {connection.ops.quote_name(column)} = %s LIMIT 1 FOR UPDATE"  # noqa: S608 - model metadata
-    return next(iter(model._default_manager.raw(sql, [value])), None)
-
 
 def lock_payment_event(event_id: int) -> PaymentEvent | None:
-    return _lock_one(PaymentEvent, "id", event_id)
+    return lock_one(PaymentEvent, "id", event_id)
 
 
 def lock_order(order_id: int) -> Order | None:
-    return _lock_one(Order, "id", order_id)
+    return lock_one(Order, "id", order_id)
 
 
 def lock_order_by_no(order_no: str) -> Order | None:
-    return _lock_one(Order, "order_no", order_no)
+    return lock_one(Order, "order_no", order_no)
 
 
 def lock_order_by_payment_intent(payment_intent: str) -> Order | None:
     if not payment_intent:
         return None
-    return _lock_one(Order, "payment_intent", payment_intent)
+    return lock_one(Order, "payment_intent", payment_intent)
 
 
 def lock_product(product_id: int) -> None:

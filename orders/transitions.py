@@ -78,15 +78,17 @@ _EVENT_COLUMNS = (
 )
 
 
+_ORDER_FIELDS = {f.attname: f for f in Order._meta.concrete_fields}
+
+
 def _update_status(order_id: int, from_status: str, to_status: str, fields: dict) -> bool:
     """``UPDATE … SET status = to, <fields> WHERE id = … AND status = from``: the conditional
     update that makes two racing changes of one order impossible. Plain SQL: it runs in every
     delivery, and compiling the ORM's UPDATE cost more than the database spends on it."""
-    field_model = {f.attname: f for f in Order._meta.concrete_fields}
     assignments = ["status = %s"]
     params: list[Any] = [to_status]
     for name, value in fields.items():
-        field = field_model[name]  # a KeyError here is a caller's typo, not data
+        field = _ORDER_FIELDS[name]  # a KeyError here is a caller's typo, not data
         assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
     table = connection.ops.quote_name(Order._meta.db_table)
