@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import logging
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -15,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from gunicorn.config import Config as GunicornConfig
 
 from shop.access_log import (
@@ -25,8 +19,8 @@ from shop.access_log import (
     redact_query,
     redact_query_string,
 )
-from shop.processes import database_url
 from shop.server import uvicorn_server
+from tests.serving import free_port, http_get, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_EMAIL = "buyer.secret@example.com"
@@ -126,25 +120,10 @@ async def _app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(port: int, method: str, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request(method, path)
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 def test_uvicorn_server_logs_the_request_line_redacted(caplog, monkeypatch):
     """The server ``serve`` builds (``shop.server.uvicorn_server``), answering a real request."""
     monkeypatch.delenv("WEB_ACCESS_LOG", raising=False)
-    port = _free_port()
+    port = free_port()
     server = uvicorn_server(_app, host="127.0.0.1", port=port)
     thread = threading.Thread(target=server.run, daemon=True)
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
@@ -155,7 +134,7 @@ def test_uvicorn_server_logs_the_request_line_redacted(caplog, monkeypatch):
                 assert time.monotonic() < deadline, "uvicorn did not start"
                 time.sleep(0.05)
             path = f"/api/v1/orders/K1?email={SECRET_EMAIL}&query_password={SECRET_PASSWORD}&x=1"
-            assert _request(port, "GET", path) == 404
+            assert http_get(port, path) == 404
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -169,53 +148,16 @@ def test_uvicorn_server_logs_the_request_line_redacted(caplog, monkeypatch):
 @pytest.mark.postgres
 def test_manage_py_serve_access_log_is_redacted(tmp_path):
     """``manage.py serve`` (``make run``) end to end: the output has ``email=***``, no email."""
-    port = _free_port()
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "shop.settings_test",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": "",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_THREADS": "2",
-        "WEB_ACCESS_LOG": "1",
-        "LOG_LEVEL": "INFO",
-    }
     log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, f"serve exited: {log_path.read_text()}"
-                try:
-                    if _request(port, "GET", "/api/v1/products") == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, f"no answer: {log_path.read_text()}"
-                time.sleep(0.2)
-            path = f"/api/v1/orders/K000000NOPE?email={SECRET_EMAIL}"
-            assert _request(port, "GET", path) == 404
-            path = f"/api/v1/orders/K000000NOPE?query_password={SECRET_PASSWORD}"
-            assert _request(port, "GET", path) == 404
-            deadline = time.monotonic() + 10
-            while "query_password=***" not in log_path.read_text():
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving(log_path, WEB_THREADS="2", WEB_ACCESS_LOG="1", LOG_LEVEL="INFO") as process:
+        path = f"/api/v1/orders/K000000NOPE?email={SECRET_EMAIL}"
+        assert http_get(process.port, path) == 404
+        path = f"/api/v1/orders/K000000NOPE?query_password={SECRET_PASSWORD}"
+        assert http_get(process.port, path) == 404
+        deadline = time.monotonic() + 10
+        while "query_password=***" not in log_path.read_text():
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
     output = log_path.read_text()
     assert "GET /api/v1/orders/K000000NOPE?email=*** HTTP/1.1" in output
     assert SECRET_EMAIL not in output and SECRET_PASSWORD not in output

@@ -11,43 +11,22 @@ from __future__ import annotations
 import collections
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection, connections
 
 from orders.models import Order
 from shop.models import ShopSettings
-from shop.processes import database_url
 from shop.server import web_threads
 from tests.factories import stock_product
+from tests.serving import serving
 
-ROOT = Path(__file__).resolve().parents[2]
 BUYERS = 200
 WEB_THREADS = 4  # below the default (8), so an ignored WEB_THREADS shows up as extra sessions
 KEYS = 50  # fewer than the checkouts below, so some must be refused as out of stock
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def _sessions(cursor, application_name: str) -> int:
@@ -62,54 +41,18 @@ def _sessions(cursor, application_name: str) -> int:
 @pytest.fixture
 def serve_process(tmp_path):
     """``manage.py serve`` on a free port and the test database; eager tasks, no Redis."""
-    port = _free_port()
     application_name = f"kami-serve-test-{uuid.uuid4().hex[:8]}"
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "shop.settings_test",
-        "DATABASE_URL": (
-            f"{database_url(connection.settings_dict)}?application_name={application_name}"
-        ),
-        "REDIS_URL": "",  # in-process tasks and a per-process cache: Redis is left alone
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_THREADS": str(WEB_THREADS),
-        "WEB_ACCESS_LOG": "0",
-        "TRUST_X_FORWARDED_FOR": "1",
-    }
     log_path = tmp_path / "serve.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    process.port = port
-    process.application_name = application_name
-    process.log_path = log_path
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"serve exited: {log_path.read_text()}"
-            try:
-                if _get(port, "/api/v1/products") == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"serve never answered: {log_path.read_text()}"
-            time.sleep(0.2)
+    with serving(
+        log_path,
+        database_query=f"application_name={application_name}",
+        WEB_THREADS=str(WEB_THREADS),
+        WEB_ACCESS_LOG="0",
+        TRUST_X_FORWARDED_FOR="1",
+    ) as process:
+        process.application_name = application_name
+        process.log_path = log_path
         yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
 
 
 def _buyer(i: int, port: int, slug: str, barrier: threading.Barrier, results: list) -> None:
