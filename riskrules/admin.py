@@ -280,13 +280,15 @@ class OpenFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("open", "Open"), ("acknowledged", "Acknowledged")]
+        return [("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Alert]):
         if self.value() == "open":
-            return queryset.filter(acknowledged_at__isnull=True)
+            return queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
         if self.value() == "acknowledged":
             return queryset.filter(acknowledged_at__isnull=False)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
         return queryset
 
 
@@ -298,13 +300,33 @@ class AlertAdmin(ReadOnlyAdmin):
         "count",
         "first_seen_at",
         "last_seen_at",
-        "last_emailed_at",
+        "email_state",
+        "resolved_at",
         "acknowledged_at",
         "acknowledged_by",
     ]
-    list_filter = [OpenFilter, "kind"]
+    list_filter = [OpenFilter, "kind", "email_status"]
     actions = ["acknowledge"]
-    fields = list_display[:] + ["subject", "detail"]
+    fields = [
+        *list_display,
+        "last_emailed_at",
+        "email_queued_at",
+        "email_error",
+        "subject",
+        "detail",
+    ]
+    readonly_fields = ["email_state"]
+
+    @admin.display(description="email")
+    def email_state(self, obj: Alert) -> str:
+        """What really happened to the alert's email, never a send that did not happen."""
+        status = Alert.EmailStatus(obj.email_status)
+        if status == Alert.EmailStatus.SENT and obj.last_emailed_at:
+            when = timezone.localtime(obj.last_emailed_at).strftime("%Y-%m-%d %H:%M")
+            return f"Emailed at {when}"
+        if status == Alert.EmailStatus.FAILED:
+            return f"Email failed: {obj.email_error}"[:200]
+        return status.label
 
     def has_acknowledge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("riskrules.change_alert")
