@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "commissions.middleware.ReferralMiddleware",
+    "analytics.sources.VisitMiddleware",  # utm_source / referrer and product views
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -184,6 +185,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "orders-deliver-backorders": {"task": "orders.tasks.deliver_all_backorders", "schedule": 60.0},
     "riskrules-check-alerts": {"task": "riskrules.tasks.check_alerts", "schedule": 60.0},
+    "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 60.0},
+    # Hourly: the task itself decides whether this week's summary is due (and sends it once).
+    "analytics-weekly-summary": {"task": "analytics.tasks.send_weekly_summary", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ urlpatterns = [
     path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),
     path("api/v1/", api.urls),
     path("promoter/", include("commissions.urls")),
+    path("admin/reports/", include("analytics.urls")),
     path("admin/", admin.site.urls),
     path("healthz", shop_views.healthz, name="healthz"),
 ]

@@ -1,0 +1,178 @@
+"""Reads over the rollups and the few source tables the reports need, all aggregated in SQL.
+
+Everything here is bounded by the number of buckets in a range (hours × products, hours ×
+channels) or by an indexed range of rows, never by a loop over orders in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+
+from analytics.models import VALUE_BAND_FIELDS, BuyerSummary, ChannelHour, SalesHour
+from analytics.periods import shop_tz
+from orders.models import Delivery
+from shop.models import Product
+
+SALES_SUMS = (
+    "orders",
+    "paid_orders",
+    "delivered_orders",
+    "units_paid",
+    "units_delivered",
+    "revenue",
+    "refunded_amount",
+    "refunded_orders",
+    "disputed_orders",
+    "new_buyer_orders",
+    "new_buyer_revenue",
+    *VALUE_BAND_FIELDS,
+)
+CHANNEL_SUMS = (
+    "orders",
+    "paid_orders",
+    "delivered_orders",
+    "revenue",
+    "refunded_amount",
+    "commission",
+)
+
+
+def _sums(names) -> dict[str, Any]:
+    return {name: Sum(name) for name in names}
+
+
+def _clean(row: dict[str, Any], names) -> dict[str, Any]:
+    return {**row, **{n: int(row.get(n) or 0) for n in names}}
+
+
+def sales_in(start: datetime, end: datetime, currency: str) -> QuerySet[SalesHour]:
+    return SalesHour.objects.filter(hour__gte=start, hour__lt=end, currency=currency)
+
+
+def sales_totals(start: datetime, end: datetime, currency: str) -> dict[str, int]:
+    return _clean(sales_in(start, end, currency).aggregate(**_sums(SALES_SUMS)), SALES_SUMS)
+
+
+def sales_by_day(start: datetime, end: datetime, currency: str) -> dict[Any, dict[str, int]]:
+    rows = (
+        sales_in(start, end, currency)
+        .annotate(day=TruncDate("hour", tzinfo=shop_tz()))
+        .values("day")
+        .annotate(**_sums(SALES_SUMS))
+        .order_by("day")
+    )
+    return {row["day"]: _clean(row, SALES_SUMS) for row in rows}
+
+
+def sales_by_product(start: datetime, end: datetime, currency: str) -> dict[int, dict[str, int]]:
+    rows = sales_in(start, end, currency).values("product_id").annotate(**_sums(SALES_SUMS))
+    return {row["product_id"]: _clean(row, SALES_SUMS) for row in rows}
+
+
+def paid_by_hour_of_week(start: datetime, end: datetime, currency: str) -> dict[tuple, int]:
+    """Paid orders per (ISO weekday 1–7, local hour 0–23)."""
+    tz = shop_tz()
+    rows = (
+        sales_in(start, end, currency)
+        .annotate(
+            weekday=ExtractIsoWeekDay("hour", tzinfo=tz), local_hour=ExtractHour("hour", tzinfo=tz)
+        )
+        .values("weekday", "local_hour")
+        .annotate(paid=Sum("paid_orders"))
+    )
+    return {(row["weekday"], row["local_hour"]): int(row["paid"] or 0) for row in rows}
+
+
+def channels_in(start: datetime, end: datetime, currency: str) -> list[dict[str, Any]]:
+    rows = (
+        ChannelHour.objects.filter(hour__gte=start, hour__lt=end, currency=currency)
+        .values("kind", "value")
+        .annotate(**_sums(CHANNEL_SUMS))
+        .order_by("-revenue", "-orders", "kind", "value")
+    )
+    return [_clean(row, CHANNEL_SUMS) for row in rows]
+
+
+def currencies_seen() -> list[str]:
+    """Currencies with sales, most paid orders first; else the catalog's."""
+    rows = (
+        SalesHour.objects.values("currency")
+        .annotate(n=Sum("paid_orders"))
+        .order_by("-n", "currency")
+    )
+    found = [row["currency"] for row in rows]
+    if not found:
+        found = list(
+            Product.objects.values_list("currency", flat=True).distinct().order_by("currency")
+        )
+    return found or ["USD"]
+
+
+def product_names() -> dict[int, str]:
+    return dict(Product.objects.values_list("pk", "name"))
+
+
+def repurchase(start: datetime, end: datetime, *, now: datetime) -> dict[str, int]:
+    """Buyers whose first payment fell in the range; of those whose first payment is at
+    least N days old (so they had N days to come back), how many paid again within N days."""
+    cohort = BuyerSummary.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end)
+    out: dict[str, int] = {"cohort": cohort.count()}
+    for days in (7, 30):
+        window = timedelta(days=days)
+        eligible = cohort.filter(first_paid_at__lte=now - window)
+        agg = eligible.aggregate(
+            eligible=Count("pk"),
+            back=Count(
+                "pk",
+                filter=Q(
+                    second_paid_at__isnull=False, second_paid_at__lte=F("first_paid_at") + window
+                ),
+            ),
+        )
+        out[f"eligible_{days}"] = agg["eligible"]
+        out[f"back_{days}"] = agg["back"]
+    return out
+
+
+def latency_percentiles(start: datetime, end: datetime, *, within_ms: int) -> dict[str, Any]:
+    """Payment → delivery of deliveries made in the range: p50/p95/p99 in ms, and how many
+    took at most ``within_ms``. Only deliveries straight from a payment have a latency."""
+    qs = Delivery.objects.filter(
+        created_at__gte=start, created_at__lt=end, latency_ms__isnull=False
+    )
+    agg = qs.aggregate(n=Count("pk"), within=Count("pk", filter=Q(latency_ms__lte=within_ms)))
+    out: dict[str, Any] = {
+        "n": agg["n"],
+        "within": agg["within"],
+        "p50": None,
+        "p95": None,
+        "p99": None,
+    }
+    if not agg["n"]:
+        return out
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) "
+                "FROM orders_delivery WHERE created_at >= %s AND created_at < %s "
+                "AND latency_ms IS NOT NULL",
+                [start, end],
+            )
+            p50, p95, p99 = cursor.fetchone()[0]
+    else:
+        ordered = qs.order_by("latency_ms").values_list("latency_ms", flat=True)
+        p50, p95, p99 = (ordered[_rank(agg["n"], p)] for p in (0.5, 0.95, 0.99))
+    out.update(p50=p50, p95=p95, p99=p99)
+    return out
+
+
+def _rank(n: int, p: float) -> int:
+    """The row percentile_disc picks: the first whose cumulative share reaches ``p``."""
+    import math
+
+    return max(0, math.ceil(p * n) - 1)

@@ -1,0 +1,101 @@
+"""What is open right now, and the service figures whose source is still to come.
+
+Seams (one function each, so the later source replaces one body and no caller):
+
+- ``open_tickets``: tickets arrive with the issue "After the sale" (#12); until then None,
+  and the reports say so instead of showing a zero.
+- ``key_missing_reports``: the same tickets of kind ``key_missing``.
+- ``delivery_failures``: failed deliveries by channel. Today the shop has two channels, the
+  order page (keys shown once delivered) and the delivery email, and failures are read from
+  what is recorded now: payment events that could not be processed, paid orders still without
+  keys, and deliveries whose email never went out. The outbox of the issue "Every channel,
+  pushed live" (#10) records every attempt per channel; this function then reads its failed
+  messages grouped by channel instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+
+from orders.models import Delivery, Order, OrderStatus, PaymentEvent
+from orders.stock import with_stock
+from riskrules.models import Alert
+from shop.models import Product
+
+#: A delivery whose email is not recorded as sent this long after is counted as failed.
+EMAIL_GRACE = timedelta(minutes=10)
+
+
+def open_alerts() -> Any:
+    return Alert.objects.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
+
+
+def open_tickets() -> int | None:
+    return None
+
+
+def key_missing_reports(start: datetime, end: datetime) -> int | None:
+    return None
+
+
+def stock_counts() -> dict[str, int]:
+    rows = with_stock(Product.objects.filter(on_sale=True)).values("stock", "low_stock_threshold")
+    low = sold_out = 0
+    for row in rows:  # one row per product on sale, not per order
+        if row["stock"] == 0:
+            sold_out += 1
+        elif row["stock"] < row["low_stock_threshold"]:
+            low += 1
+    return {"low_stock": low, "sold_out": sold_out}
+
+
+def open_now(*, now: datetime) -> dict[str, Any]:
+    counts = Order.objects.filter(
+        Q(status=OrderStatus.PENDING, hold_expires_at__gt=now)
+        | Q(status__in=[OrderStatus.ON_HOLD, OrderStatus.BACKORDERED])
+    ).aggregate(
+        holds=Count("pk", filter=Q(status=OrderStatus.PENDING)),
+        on_hold=Count("pk", filter=Q(status=OrderStatus.ON_HOLD)),
+        backorders=Count("pk", filter=Q(status=OrderStatus.BACKORDERED)),
+    )
+    return {
+        **counts,
+        **stock_counts(),
+        "tickets": open_tickets(),
+        "alerts": open_alerts().count(),
+    }
+
+
+def delivery_failures(start: datetime, end: datetime, *, now: datetime) -> list[dict[str, Any]]:
+    """Failed deliveries by channel for orders placed (or events received) in the range."""
+    inbox = PaymentEvent.objects.filter(
+        received_at__gte=start, received_at__lt=end, processed_at__isnull=True
+    ).exclude(last_error="")
+    no_keys = Order.objects.filter(
+        created_at__gte=start, created_at__lt=end, status=OrderStatus.BACKORDERED
+    )
+    no_email = Delivery.objects.filter(
+        created_at__gte=start,
+        created_at__lt=min(end, now - EMAIL_GRACE),
+        emailed_at__isnull=True,
+    )
+    return [
+        {
+            "channel": "Order page (keys)",
+            "failed": inbox.count(),
+            "what": "Payment events that could not be processed",
+        },
+        {
+            "channel": "Order page (keys)",
+            "failed": no_keys.count(),
+            "what": "Paid orders still waiting for keys (backordered)",
+        },
+        {
+            "channel": "Email",
+            "failed": no_email.count(),
+            "what": f"Deliveries whose email was not sent within {EMAIL_GRACE.seconds // 60} min",
+        },
+    ]
