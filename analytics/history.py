@@ -284,7 +284,7 @@ WITH draws AS (
             ELSE 'delivered'
         END AS status,
         CASE WHEN r_who < 0.6 THEN 'n' || n || '@buyers.example'
-             ELSE 'r' || floor(%(pool)s * r_buyer * r_buyer * r_buyer)::bigint
+             ELSE 'r' || floor(%(pool)s * r_buyer * r_buyer)::bigint
                   || '@buyers.example' END AS email,
         at + make_interval(secs => 20 + r_pay * 600) AS pay_time,
         CASE WHEN r_lat < 0.97 THEN 150 + r_lat / 0.97 * 1350

@@ -82,6 +82,10 @@ class SalesHour(models.Model):
         default=0, help_text="Paid orders that were their buyer's first paid order."
     )
     new_buyer_revenue = models.BigIntegerField(default=0)
+    repeat_7 = models.IntegerField(
+        default=0, help_text="First paid orders whose buyer paid again within 7 days."
+    )
+    repeat_30 = models.IntegerField(default=0)
     value_band_0 = models.IntegerField(default=0)
     value_band_1 = models.IntegerField(default=0)
     value_band_2 = models.IntegerField(default=0)
@@ -100,6 +104,46 @@ class SalesHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h product {self.product_id}"
+
+
+class ShopHour(models.Model):
+    """``SalesHour`` summed over products: one row per UTC hour and currency, so a year of
+    shop-wide figures (the Time, Buyers and Risk reports) reads 8,760 rows, not one per product.
+    Recomputed from ``SalesHour`` for the same hours, in the same refresh."""
+
+    hour = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    orders = models.IntegerField(default=0)
+    paid_orders = models.IntegerField(default=0)
+    delivered_orders = models.IntegerField(default=0)
+    units_paid = models.IntegerField(default=0)
+    units_delivered = models.IntegerField(default=0)
+    revenue = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    refunded_orders = models.IntegerField(default=0)
+    disputed_orders = models.IntegerField(default=0)
+    new_buyer_orders = models.IntegerField(default=0)
+    new_buyer_revenue = models.BigIntegerField(default=0)
+    repeat_7 = models.IntegerField(
+        default=0, help_text="First paid orders whose buyer paid again within 7 days."
+    )
+    repeat_30 = models.IntegerField(default=0)
+    value_band_0 = models.IntegerField(default=0)
+    value_band_1 = models.IntegerField(default=0)
+    value_band_2 = models.IntegerField(default=0)
+    value_band_3 = models.IntegerField(default=0)
+    value_band_4 = models.IntegerField(default=0)
+    value_band_5 = models.IntegerField(default=0)
+    value_band_6 = models.IntegerField(default=0)
+    value_band_7 = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "currency"], name="shophour_unique_bucket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.currency}"
 
 
 class ChannelHour(models.Model):
@@ -136,20 +180,56 @@ class ChannelHour(models.Model):
 
 
 class BuyerSummary(models.Model):
-    """One row per buyer (``Order.buyer_identity``) who ever paid: their first and second
-    payments, for repurchase rates. Recomputed from the buyer's orders when one changes."""
+    """One row per buyer (``Order.buyer_identity``) who ever paid, recomputed from the buyer's
+    orders when one changes: first, second and last payment, and what they paid (the top
+    buyers; index on currency and amount) in one currency of theirs — a shop's only one,
+    unless it sells in several and the buyer paid in more than one.
+
+    ``first_order_created_at`` names the hour bucket of the buyer's first paid order, whose
+    ``repeat_7``/``repeat_30`` change when the buyer pays again: the refresh recomputes it."""
 
     identity = models.CharField(max_length=254, primary_key=True)
     first_paid_at = models.DateTimeField()
+    first_order_created_at = models.DateTimeField()
     second_paid_at = models.DateTimeField(null=True, blank=True)
     last_paid_at = models.DateTimeField()
     paid_orders = models.IntegerField()
+    currency = models.CharField(max_length=3)
+    revenue = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["first_paid_at"], name="buyersummary_first_idx")]
+        indexes = [
+            models.Index(fields=["first_paid_at"], name="buyersummary_first_idx"),
+            models.Index(fields=["currency", "-revenue"], name="buyersummary_top_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.identity
+
+
+class PairHour(models.Model):
+    """Bought together: for the paid orders placed in one UTC hour, how many completed a pair
+    — their buyer had paid for the other product in the 30 days before. ``product_a`` is the
+    lower id. Only a buyer's earlier payments decide an order's pairs, and a payment never
+    goes away, so recomputing an order's hour when it changes keeps this exact."""
+
+    WINDOW_DAYS = 30
+
+    hour = models.DateTimeField()
+    product_a = models.BigIntegerField()
+    product_b = models.BigIntegerField()
+    pairs = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "product_a", "product_b"], name="pairhour_unique_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.product_a}+{self.product_b}: {self.pairs}"
 
 
 class ProductViewHour(models.Model):

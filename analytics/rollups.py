@@ -35,8 +35,10 @@ BATCH = 20_000
 _CHUNK = 500
 _LOCK_KEY = 0x4B414D49  # "KAMI": the analytics refresh lock
 _SALES_TABLE = "analytics_saleshour"
+_SHOP_TABLE = "analytics_shophour"
 _CHANNEL_TABLE = "analytics_channelhour"
 _BUYER_TABLE = "analytics_buyersummary"
+_PAIR_TABLE = "analytics_pairhour"
 
 
 def _postgres() -> bool:
@@ -48,6 +50,12 @@ def _hour(column: str) -> str:
     if _postgres():
         return f"date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     return f"strftime('%%Y-%%m-%%d %%H:00:00', {column})"
+
+
+def _plus_days(column: str, days: int) -> str:
+    if _postgres():
+        return f"({column} + interval '{int(days)} days')"
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '{int(days):+d} days')"
 
 
 def _quoted(codes: Iterable[str]) -> str:
@@ -89,6 +97,25 @@ _FIRST_PAID_ELSEWHERE = """EXISTS (
     SELECT 1 FROM orders_order e
     WHERE e.buyer_identity = o.buyer_identity AND e.paid_at IS NOT NULL
       AND (e.paid_at < o.paid_at OR (e.paid_at = o.paid_at AND e.id < o.id)))"""
+_NEXT_PAID = """(
+    SELECT MIN(e.paid_at) FROM orders_order e
+    WHERE e.buyer_identity = o.buyer_identity AND e.paid_at IS NOT NULL
+      AND (e.paid_at > o.paid_at OR (e.paid_at = o.paid_at AND e.id > o.id)))"""
+SALES_SUMS = (
+    "orders",
+    "paid_orders",
+    "delivered_orders",
+    "units_paid",
+    "units_delivered",
+    "revenue",
+    "refunded_amount",
+    "refunded_orders",
+    "disputed_orders",
+    "new_buyer_orders",
+    "new_buyer_revenue",
+    "repeat_7",
+    "repeat_30",
+)
 
 
 def _sales_sql(where: str) -> str:
@@ -102,15 +129,17 @@ def _sales_sql(where: str) -> str:
     return f"""
     INSERT INTO {_SALES_TABLE} (hour, product_id, currency, orders, paid_orders,
         delivered_orders, units_paid, units_delivered, revenue, refunded_amount,
-        refunded_orders, disputed_orders, new_buyer_orders, new_buyer_revenue,
-        {", ".join(VALUE_BAND_FIELDS)})
+        refunded_orders, disputed_orders, new_buyer_orders, new_buyer_revenue, repeat_7,
+        repeat_30, {", ".join(VALUE_BAND_FIELDS)})
     SELECT hour, product_id, currency, COUNT(*), SUM(paid), SUM(delivered),
         SUM(paid * quantity), SUM(delivered * quantity), SUM(paid * money),
         SUM(refunded_amount), SUM(refunded), SUM(disputed), SUM(is_new), SUM(is_new * money),
+        SUM(CASE WHEN is_new = 1 AND next_paid <= {_plus_days("paid_at", 7)} THEN 1 ELSE 0 END),
+        SUM(CASE WHEN is_new = 1 AND next_paid <= {_plus_days("paid_at", 30)} THEN 1 ELSE 0 END),
         {bands}
     FROM (
         SELECT {_hour("o.created_at")} AS hour, o.product_id, o.currency, o.quantity,
-            o.refunded_amount, {money} AS money,
+            o.refunded_amount, o.paid_at, {money} AS money,
             CASE WHEN o.paid_at IS NULL THEN 0 ELSE 1 END AS paid,
             CASE WHEN o.delivered_at IS NULL THEN 0 ELSE 1 END AS delivered,
             CASE WHEN o.refunded_amount > 0 OR o.status = 'refunded' THEN 1 ELSE 0 END
@@ -118,12 +147,26 @@ def _sales_sql(where: str) -> str:
             CASE WHEN o.disputed_at IS NULL THEN 0 ELSE 1 END AS disputed,
             CASE WHEN o.paid_at IS NOT NULL AND NOT {_FIRST_PAID_ELSEWHERE} THEN 1 ELSE 0 END
                 AS is_new,
+            CASE WHEN o.paid_at IS NULL THEN NULL ELSE {_NEXT_PAID} END AS next_paid,
             {_value_band(money, "o.currency")} AS band
         FROM orders_order o
         WHERE {where}
     ) x
     GROUP BY hour, product_id, currency
     """  # noqa: S608 - table names and constants only; values are bound parameters
+
+
+def _shop_sql(where: str) -> str:
+    """``SalesHour`` summed over products, for the same hours (``where`` on ``hour``)."""
+    from analytics.models import VALUE_BAND_FIELDS
+
+    sums = (*SALES_SUMS, *VALUE_BAND_FIELDS)
+    return f"""
+    INSERT INTO {_SHOP_TABLE} (hour, currency, {", ".join(sums)})
+    SELECT hour, currency, {", ".join(f"SUM({c})" for c in sums)}
+    FROM {_SALES_TABLE} WHERE {where}
+    GROUP BY hour, currency
+    """  # noqa: S608 - table and column names only; values are bound parameters
 
 
 def _channel_sql(where: str) -> str:
@@ -155,19 +198,49 @@ def _channel_sql(where: str) -> str:
 
 
 def _buyers_sql(where: str) -> str:
-    if _postgres():
-        second = "(array_agg(o.paid_at ORDER BY o.paid_at, o.id))[2]"
-    else:
-        second = """(SELECT e.paid_at FROM orders_order e
-                     WHERE e.buyer_identity = o.buyer_identity AND e.paid_at IS NOT NULL
-                     ORDER BY e.paid_at, e.id LIMIT 1 OFFSET 1)"""
+    def first(column: str, offset: int = 0) -> str:
+        return f"""(SELECT e.{column} FROM orders_order e
+            WHERE e.buyer_identity = b.identity AND e.paid_at IS NOT NULL
+            ORDER BY e.paid_at, e.id LIMIT 1 OFFSET {offset})"""  # noqa: S608
+
     return f"""
-    INSERT INTO {_BUYER_TABLE} (identity, first_paid_at, second_paid_at, last_paid_at,
-        paid_orders)
-    SELECT o.buyer_identity, MIN(o.paid_at), {second}, MAX(o.paid_at), COUNT(*)
-    FROM orders_order o
-    WHERE o.paid_at IS NOT NULL AND o.buyer_identity <> '' AND {where}
-    GROUP BY o.buyer_identity
+    INSERT INTO {_BUYER_TABLE} (identity, first_paid_at, first_order_created_at, second_paid_at,
+        last_paid_at, paid_orders, currency, revenue, refunded_amount)
+    SELECT b.identity, b.first_paid_at, {first("created_at")}, {first("paid_at", 1)},
+        b.last_paid_at, b.paid_orders, b.currency,
+        (SELECT COALESCE(SUM(COALESCE(e.paid_amount, e.amount)), 0) FROM orders_order e
+         WHERE e.buyer_identity = b.identity AND e.paid_at IS NOT NULL
+           AND e.currency = b.currency),
+        (SELECT COALESCE(SUM(e.refunded_amount), 0) FROM orders_order e
+         WHERE e.buyer_identity = b.identity AND e.paid_at IS NOT NULL
+           AND e.currency = b.currency)
+    FROM (
+        SELECT o.buyer_identity AS identity, MIN(o.paid_at) AS first_paid_at,
+            MAX(o.paid_at) AS last_paid_at, COUNT(*) AS paid_orders, MIN(o.currency) AS currency
+        FROM orders_order o
+        WHERE o.paid_at IS NOT NULL AND o.buyer_identity <> '' AND {where}
+        GROUP BY o.buyer_identity
+    ) b
+    """  # noqa: S608 - table names only; values are bound parameters
+
+
+def _pairs_sql(where: str) -> str:
+    from analytics.models import PairHour
+
+    return f"""
+    INSERT INTO {_PAIR_TABLE} (hour, product_a, product_b, pairs)
+    SELECT hour, a, b, COUNT(*) FROM (
+        SELECT DISTINCT {_hour("o.created_at")} AS hour, o.id,
+            CASE WHEN o.product_id < e.product_id THEN o.product_id ELSE e.product_id END AS a,
+            CASE WHEN o.product_id < e.product_id THEN e.product_id ELSE o.product_id END AS b
+        FROM orders_order o
+        JOIN orders_order e ON e.buyer_identity = o.buyer_identity
+        WHERE {where} AND o.paid_at IS NOT NULL AND o.buyer_identity <> ''
+          AND e.paid_at IS NOT NULL AND e.product_id <> o.product_id
+          AND e.paid_at < o.paid_at
+          AND e.paid_at >= {_plus_days("o.paid_at", -PairHour.WINDOW_DAYS)}
+    ) x
+    GROUP BY hour, a, b
     """  # noqa: S608 - table names only; values are bound parameters
 
 
@@ -216,18 +289,30 @@ def _recompute_hours(cursor, hours: list[datetime]) -> None:
     for chunk in _chunks(hours, 200):
         bounds = [h for hour in chunk for h in (hour, hour + timedelta(hours=1))]
         ranges = " OR ".join(["(hour >= %s AND hour < %s)"] * len(chunk))
-        for table in (_SALES_TABLE, _CHANNEL_TABLE):
+        for table in (_SALES_TABLE, _SHOP_TABLE, _CHANNEL_TABLE, _PAIR_TABLE):
             cursor.execute(f"DELETE FROM {table} WHERE {ranges}", bounds)  # noqa: S608
         where, params = _hours_filter(chunk)
         cursor.execute(_sales_sql(where), params)
+        cursor.execute(_shop_sql(ranges), bounds)
         cursor.execute(_channel_sql(where), params)
+        cursor.execute(_pairs_sql(where), params)
 
 
-def _recompute_buyers(cursor, identities: list[str]) -> None:
+def _recompute_buyers(cursor, identities: list[str]) -> set[datetime]:
+    """Recompute the buyers; return the hours of their first paid orders, whose repeat
+    counts may have changed with them."""
+    hours: set[datetime] = set()
     for chunk in _chunks(identities):
         marks = _placeholders(len(chunk))
         cursor.execute(f"DELETE FROM {_BUYER_TABLE} WHERE identity IN ({marks})", list(chunk))  # noqa: S608
         cursor.execute(_buyers_sql(f"o.buyer_identity IN ({marks})"), list(chunk))
+        cursor.execute(
+            f"SELECT DISTINCT {_hour('first_order_created_at')} FROM {_BUYER_TABLE} "  # noqa: S608
+            f"WHERE identity IN ({marks})",
+            list(chunk),
+        )
+        hours |= {_as_datetime(row[0]) for row in cursor.fetchall()}
+    return hours
 
 
 def rollups_refresh(*, batch: int = BATCH) -> int:
@@ -242,8 +327,8 @@ def rollups_refresh(*, batch: int = BATCH) -> int:
             order_ids = _take_marks(cursor, batch)
             if order_ids:
                 hours, identities = _affected(cursor, order_ids)
-                _recompute_hours(cursor, hours)
-                _recompute_buyers(cursor, identities)
+                first_hours = _recompute_buyers(cursor, identities)
+                _recompute_hours(cursor, sorted(set(hours) | first_hours))
         taken += len(order_ids)
         if len(order_ids) < batch:
             return taken
@@ -257,10 +342,12 @@ def rollups_rebuild() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor)
         cursor.execute("DELETE FROM analytics_orderchange")
-        for table in (_SALES_TABLE, _CHANNEL_TABLE, _BUYER_TABLE):
+        for table in (_SALES_TABLE, _SHOP_TABLE, _CHANNEL_TABLE, _BUYER_TABLE, _PAIR_TABLE):
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608
         cursor.execute(_sales_sql("1 = 1"), [])
+        cursor.execute(_shop_sql("1 = 1"), [])
         cursor.execute(_channel_sql("1 = 1"), [])
+        cursor.execute(_pairs_sql("1 = 1"), [])
         cursor.execute(_buyers_sql("1 = 1"), [])
 
 

@@ -10,28 +10,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
 
-from analytics.models import VALUE_BAND_FIELDS, BuyerSummary, ChannelHour, SalesHour
+from analytics.models import (
+    VALUE_BAND_FIELDS,
+    BuyerSummary,
+    ChannelHour,
+    PairHour,
+    SalesHour,
+    ShopHour,
+)
 from analytics.periods import shop_tz
+from analytics.rollups import SALES_SUMS as ROLLED_SUMS
 from orders.models import Delivery
 from shop.models import Product
 
-SALES_SUMS = (
-    "orders",
-    "paid_orders",
-    "delivered_orders",
-    "units_paid",
-    "units_delivered",
-    "revenue",
-    "refunded_amount",
-    "refunded_orders",
-    "disputed_orders",
-    "new_buyer_orders",
-    "new_buyer_revenue",
-    *VALUE_BAND_FIELDS,
-)
+SALES_SUMS = (*ROLLED_SUMS, *VALUE_BAND_FIELDS)
 CHANNEL_SUMS = (
     "orders",
     "paid_orders",
@@ -50,35 +45,47 @@ def _clean(row: dict[str, Any], names) -> dict[str, Any]:
     return {**row, **{n: int(row.get(n) or 0) for n in names}}
 
 
-def sales_in(start: datetime, end: datetime, currency: str) -> QuerySet[SalesHour]:
-    return SalesHour.objects.filter(hour__gte=start, hour__lt=end, currency=currency)
+def shop_in(start: datetime, end: datetime, currency: str) -> QuerySet[ShopHour]:
+    return ShopHour.objects.filter(hour__gte=start, hour__lt=end, currency=currency)
 
 
-def sales_totals(start: datetime, end: datetime, currency: str) -> dict[str, int]:
-    return _clean(sales_in(start, end, currency).aggregate(**_sums(SALES_SUMS)), SALES_SUMS)
+def sales_totals(
+    start: datetime, end: datetime, currency: str, fields=SALES_SUMS
+) -> dict[str, int]:
+    return _clean(shop_in(start, end, currency).aggregate(**_sums(fields)), fields)
 
 
-def sales_by_day(start: datetime, end: datetime, currency: str) -> dict[Any, dict[str, int]]:
+def sales_by_day(
+    start: datetime, end: datetime, currency: str, fields=SALES_SUMS
+) -> dict[Any, dict[str, int]]:
+    """Shop-wide figures per local day (only the ``fields`` asked for)."""
     rows = (
-        sales_in(start, end, currency)
+        shop_in(start, end, currency)
         .annotate(day=TruncDate("hour", tzinfo=shop_tz()))
         .values("day")
-        .annotate(**_sums(SALES_SUMS))
+        .annotate(**_sums(fields))
         .order_by("day")
     )
-    return {row["day"]: _clean(row, SALES_SUMS) for row in rows}
+    return {row["day"]: _clean(row, fields) for row in rows}
 
 
-def sales_by_product(start: datetime, end: datetime, currency: str) -> dict[int, dict[str, int]]:
-    rows = sales_in(start, end, currency).values("product_id").annotate(**_sums(SALES_SUMS))
-    return {row["product_id"]: _clean(row, SALES_SUMS) for row in rows}
+def sales_by_product(
+    start: datetime, end: datetime, currency: str, fields=SALES_SUMS
+) -> dict[int, dict[str, int]]:
+    rows = (
+        SalesHour.objects.filter(hour__gte=start, hour__lt=end, currency=currency)
+        .values("product_id")
+        .annotate(**_sums(fields))
+    )
+    return {row["product_id"]: _clean(row, fields) for row in rows}
 
 
 def paid_by_hour_of_week(start: datetime, end: datetime, currency: str) -> dict[tuple, int]:
     """Paid orders per (ISO weekday 1–7, local hour 0–23)."""
     tz = shop_tz()
     rows = (
-        sales_in(start, end, currency)
+        shop_in(start, end, currency)
+        .filter(paid_orders__gt=0)
         .annotate(
             weekday=ExtractIsoWeekDay("hour", tzinfo=tz), local_hour=ExtractHour("hour", tzinfo=tz)
         )
@@ -101,7 +108,7 @@ def channels_in(start: datetime, end: datetime, currency: str) -> list[dict[str,
 def currencies_seen() -> list[str]:
     """Currencies with sales, most paid orders first; else the catalog's."""
     rows = (
-        SalesHour.objects.values("currency")
+        ShopHour.objects.values("currency")
         .annotate(n=Sum("paid_orders"))
         .order_by("-n", "currency")
     )
@@ -118,25 +125,39 @@ def product_names() -> dict[int, str]:
 
 
 def repurchase(start: datetime, end: datetime, *, now: datetime) -> dict[str, int]:
-    """Buyers whose first payment fell in the range; of those whose first payment is at
-    least N days old (so they had N days to come back), how many paid again within N days."""
-    cohort = BuyerSummary.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end)
-    out: dict[str, int] = {"cohort": cohort.count()}
+    """Buyers whose first paid order was placed in the range; of those placed at least N days
+    ago (so they had N days to come back), how many paid again within N days."""
+    out: dict[str, int] = {}
     for days in (7, 30):
-        window = timedelta(days=days)
-        eligible = cohort.filter(first_paid_at__lte=now - window)
-        agg = eligible.aggregate(
-            eligible=Count("pk"),
-            back=Count(
-                "pk",
-                filter=Q(
-                    second_paid_at__isnull=False, second_paid_at__lte=F("first_paid_at") + window
-                ),
-            ),
+        cutoff = min(end, now - timedelta(days=days))
+        agg = ShopHour.objects.filter(hour__gte=start, hour__lt=cutoff).aggregate(
+            eligible=Sum("new_buyer_orders"), back=Sum(f"repeat_{days}")
         )
-        out[f"eligible_{days}"] = agg["eligible"]
-        out[f"back_{days}"] = agg["back"]
+        out[f"eligible_{days}"] = int(agg["eligible"] or 0)
+        out[f"back_{days}"] = int(agg["back"] or 0)
     return out
+
+
+def top_buyers(start: datetime, end: datetime, currency: str, *, limit: int) -> list[dict]:
+    """The buyers of the range (paid before its end and after its start) with the most paid
+    over their lifetime: one index scan down ``buyersummary_top_idx``."""
+    return list(
+        BuyerSummary.objects.filter(
+            currency=currency, last_paid_at__gte=start, first_paid_at__lt=end
+        )
+        .order_by("-revenue", "identity")
+        .values("identity", "paid_orders", "revenue", "refunded_amount")[:limit]
+    )
+
+
+def pairs_in(start: datetime, end: datetime, *, limit: int) -> list[tuple[int, int, int]]:
+    rows = (
+        PairHour.objects.filter(hour__gte=start, hour__lt=end)
+        .values("product_a", "product_b")
+        .annotate(n=Sum("pairs"))
+        .order_by("-n", "product_a", "product_b")[:limit]
+    )
+    return [(r["product_a"], r["product_b"], int(r["n"])) for r in rows]
 
 
 def latency_percentiles(start: datetime, end: datetime, *, within_ms: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchdb import ROOT, configure, force_drop_database, throwaway_database
+from doc_sections import keep_sections
 from report import git_commit, loadavg, machine, now_utc, percentile, render
 from stack import Stack, StackConfig, _die_with_parent
 
@@ -1052,7 +1053,9 @@ def main() -> int:
     text = render(res)
     print("\n" + text)
     if args.output != "-" and not failure:
-        Path(args.output).write_text(text)
+        # Sections other benchmarks own (bench/reports.py) are kept as they were.
+        previous = Path(args.output).read_text() if Path(args.output).exists() else ""
+        Path(args.output).write_text(keep_sections(previous, text))
         print(f"written to {args.output}")
     if failure:
         print(f"process logs kept in {logdir}", file=sys.stderr)

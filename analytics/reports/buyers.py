@@ -3,13 +3,10 @@ distribution and the top buyers (emails masked)."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
-
 from analytics.models import VALUE_BAND_FIELDS, VALUE_BANDS
 from analytics.reports import Ask
 from analytics.rollups import rollups_refresh
-from analytics.selectors import repurchase, sales_by_day, sales_totals
+from analytics.selectors import repurchase, sales_by_day, sales_totals, top_buyers
 from analytics.tables import (
     MONEY,
     PERCENT,
@@ -24,7 +21,6 @@ from analytics.tables import (
     series,
 )
 from core.money import to_decimal_string
-from orders.models import Order
 
 TOP_BUYERS = 10
 
@@ -47,32 +43,15 @@ def band_labels(currency: str) -> list[str]:
     return [f"{label} {currency}" for label in labels]
 
 
-def top_buyers(ask: Ask) -> list[dict]:
-    p = ask.period
-    rows = (
-        Order.objects.filter(
-            created_at__gte=p.start,
-            created_at__lt=p.end,
-            paid_at__isnull=False,
-            currency=ask.currency,
-        )
-        .exclude(buyer_identity="")
-        .values("buyer_identity")
-        .annotate(
-            orders=Count("pk"),
-            revenue=Sum(Coalesce("paid_amount", "amount")),
-            refunded=Sum("refunded_amount"),
-        )
-        .order_by("-revenue", "-orders", "buyer_identity")[:TOP_BUYERS]
-    )
+def _top_buyers(ask: Ask) -> list[dict]:
     return [
         {
-            "buyer": mask_email(r["buyer_identity"]),
-            "orders": r["orders"],
-            "revenue": r["revenue"] or 0,
-            "refunded": r["refunded"] or 0,
+            "buyer": mask_email(r["identity"]),
+            "orders": r["paid_orders"],
+            "revenue": r["revenue"],
+            "refunded": r["refunded_amount"],
         }
-        for r in rows
+        for r in top_buyers(ask.period.start, ask.period.end, ask.currency, limit=TOP_BUYERS)
     ]
 
 
@@ -109,7 +88,7 @@ def build(ask: Ask) -> Report:
         ],
         currency=cur,
     )
-    days = sales_by_day(p.start, p.end, cur)
+    days = sales_by_day(p.start, p.end, cur, ("paid_orders", "new_buyer_orders"))
     day_rows = [
         {
             "day": day.isoformat(),
@@ -135,7 +114,7 @@ def build(ask: Ask) -> Report:
         title="Bought again: buyers whose first paid order fell in the period",
         columns=[
             Column("window", "Within", TEXT),
-            Column("eligible", "Buyers at least that long ago"),
+            Column("eligible", "New buyers at least that long ago"),
             Column("back", "Paid again within it"),
             Column("rate", "Repurchase rate", PERCENT),
         ],
@@ -165,14 +144,14 @@ def build(ask: Ask) -> Report:
     )
     top = Table(
         id="top_buyers",
-        title=f"Top {TOP_BUYERS} buyers by paid amount",
+        title=f"Top {TOP_BUYERS} of the period's buyers, by all they ever paid",
         columns=[
             Column("buyer", "Buyer (masked)", TEXT),
-            Column("orders", "Paid orders"),
-            Column("revenue", "Paid", MONEY),
-            Column("refunded", "Refunded", MONEY),
+            Column("orders", "Paid orders, all time"),
+            Column("revenue", "Paid, all time", MONEY),
+            Column("refunded", "Refunded, all time", MONEY),
         ],
-        rows=top_buyers(ask),
+        rows=_top_buyers(ask),
         currency=cur,
     )
     money = lambda v: f"{to_decimal_string(v, cur)} {cur}"  # noqa: E731

@@ -76,7 +76,7 @@ def build(ask: Ask) -> Report:
 
     views = _views(ask)
     names = product_names()
-    t = sales_totals(p.start, p.end, cur)
+    t = sales_totals(p.start, p.end, cur, ("orders", "paid_orders", "delivered_orders"))
     all_views = sum(views.values())
     steps = [
         ("Product page views", all_views),
@@ -101,7 +101,9 @@ def build(ask: Ask) -> Report:
             for i, (name, n) in enumerate(steps)
         ],
     )
-    per_product = sales_by_product(p.start, p.end, cur)
+    per_product = sales_by_product(
+        p.start, p.end, cur, ("orders", "paid_orders", "delivered_orders")
+    )
     funnel_products = Table(
         id="funnel_by_product",
         title="Funnel by product",

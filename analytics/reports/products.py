@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection
 from django.db.models import Count, Sum
 
+from analytics.models import PairHour
 from analytics.reports import Ask
 from analytics.rollups import rollups_refresh
-from analytics.selectors import product_names, sales_by_product
+from analytics.selectors import pairs_in, product_names, sales_by_product
 from analytics.tables import (
     DECIMAL,
     MONEY,
@@ -32,39 +32,17 @@ from shop.models import Product
 TOP = 10
 
 
-def bought_together(ask: Ask) -> list[tuple[int, int, int]]:
-    """Pairs of products paid for by the same buyer within the period, most buyers first."""
-    p = ask.period
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH bp AS (
-                SELECT DISTINCT buyer_identity, product_id FROM orders_order
-                WHERE created_at >= %s AND created_at < %s AND paid_at IS NOT NULL
-                  AND buyer_identity <> '' AND currency = %s
-            ), multi AS (
-                SELECT buyer_identity FROM bp GROUP BY buyer_identity HAVING COUNT(*) > 1
-            ), picked AS (
-                SELECT bp.buyer_identity, bp.product_id FROM bp JOIN multi USING (buyer_identity)
-            )
-            SELECT a.product_id, b.product_id, COUNT(*) AS buyers
-            FROM picked a JOIN picked b
-              ON a.buyer_identity = b.buyer_identity AND a.product_id < b.product_id
-            GROUP BY a.product_id, b.product_id
-            ORDER BY buyers DESC, a.product_id, b.product_id
-            LIMIT %s
-            """,
-            [p.start, p.end, ask.currency, TOP],
-        )
-        return [tuple(row) for row in cursor.fetchall()]
-
-
 def build(ask: Ask) -> Report:
     rollups_refresh()
     p, prev, cur = ask.period, ask.period.previous(), ask.currency
     names = product_names()
-    now_sales = sales_by_product(p.start, p.end, cur)
-    before = sales_by_product(prev.start, prev.end, cur)
+    now_sales = sales_by_product(
+        p.start,
+        p.end,
+        cur,
+        ("units_paid", "paid_orders", "revenue", "refunded_amount", "units_delivered"),
+    )
+    before = sales_by_product(prev.start, prev.end, cur, ("units_paid",))
     best_rows = sorted(
         (
             {
@@ -96,20 +74,23 @@ def build(ask: Ask) -> Report:
     )
     pairs = Table(
         id="bought_together",
-        title="Bought together: products paid for by the same buyer in the period",
+        title=(
+            f"Bought together: paid orders whose buyer had paid for the other product in the "
+            f"{PairHour.WINDOW_DAYS} days before"
+        ),
         columns=[
             Column("first", "Product", TEXT),
             Column("second", "And", TEXT),
-            Column("buyers", "Buyers"),
+            Column("times", "Times"),
         ],
         rows=[
-            {"first": names.get(a, f"#{a}"), "second": names.get(b, f"#{b}"), "buyers": n}
-            for a, b, n in bought_together(ask)
+            {"first": names.get(a, f"#{a}"), "second": names.get(b, f"#{b}"), "times": n}
+            for a, b, n in pairs_in(p.start, p.end, limit=TOP)
         ],
     )
     forecast_days = RiskSettings.current().forecast_days
     pace_start = ask.now - timedelta(days=forecast_days)
-    recent = sales_by_product(pace_start, ask.now + timedelta(hours=1), cur)
+    recent = sales_by_product(pace_start, ask.now + timedelta(hours=1), cur, ("units_paid",))
     imported = dict(
         ImportBatch.objects.filter(created_at__gte=p.start, created_at__lt=p.end)
         .values("product_id")

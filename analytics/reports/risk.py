@@ -53,7 +53,12 @@ def build(ask: Ask) -> Report:
             _pct(rate(b["disputed_orders"], b["paid_orders"])),
         ),
     ]
-    days = sales_by_day(p.start, p.end, cur)
+    days = sales_by_day(
+        p.start,
+        p.end,
+        cur,
+        ("paid_orders", "refunded_orders", "refunded_amount", "disputed_orders"),
+    )
     day_rows = []
     for day in p.dates():
         d = days.get(day, {})

@@ -77,13 +77,15 @@ def words(cells: dict[tuple[int, int], int]) -> list[str]:
 def build(ask: Ask) -> Report:
     rollups_refresh()
     p, prev, cur = ask.period, ask.period.previous(), ask.currency
-    now_days = sales_by_day(p.start, p.end, cur)
-    before_days = sales_by_day(prev.start, prev.end, cur)
-    total, before = sales_totals(p.start, p.end, cur), sales_totals(prev.start, prev.end, cur)
+    fields = ("orders", "paid_orders", "revenue", "refunded_amount")
+    now_days = sales_by_day(p.start, p.end, cur, fields)
+    before_days = sales_by_day(prev.start, prev.end, cur, fields)
+    total = sales_totals(p.start, p.end, cur, fields)
+    before = sales_totals(prev.start, prev.end, cur, fields)
     rows = []
-    for i, day in enumerate(p.dates()):
+    for day, prev_day in zip(p.dates(), prev.dates(), strict=True):
         d = now_days.get(day, {})
-        b = before_days.get(prev.dates()[i], {})
+        b = before_days.get(prev_day, {})
         rows.append(
             {
                 "day": day.isoformat(),
@@ -92,7 +94,7 @@ def build(ask: Ask) -> Report:
                 "revenue": d.get("revenue", 0),
                 "refunded": d.get("refunded_amount", 0),
                 "net": d.get("revenue", 0) - d.get("refunded_amount", 0),
-                "previous_day": prev.dates()[i].isoformat(),
+                "previous_day": prev_day.isoformat(),
                 "previous_revenue": b.get("revenue", 0),
                 "previous_orders": b.get("orders", 0),
             }

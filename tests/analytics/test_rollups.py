@@ -13,7 +13,14 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analytics.models import BuyerSummary, ChannelHour, OrderChange, SalesHour
+from analytics.models import (
+    BuyerSummary,
+    ChannelHour,
+    OrderChange,
+    PairHour,
+    SalesHour,
+    ShopHour,
+)
 from analytics.rollups import pending_marks, rollups_rebuild, rollups_refresh
 from orders.models import Order, OrderStatus
 from tests.analytics.history import placed
@@ -33,8 +40,12 @@ def snapshot() -> dict:
             *[f.name for f in ChannelHour._meta.fields if f.name != "id"]
         )
     )
+    shop = sorted(
+        ShopHour.objects.values_list(*[f.name for f in ShopHour._meta.fields if f.name != "id"])
+    )
     buyers = sorted(BuyerSummary.objects.values_list())
-    return {"sales": sales, "channels": channels, "buyers": buyers}
+    pairs = sorted(PairHour.objects.values_list("hour", "product_a", "product_b", "pairs"))
+    return {"sales": sales, "shop": shop, "channels": channels, "buyers": buyers, "pairs": pairs}
 
 
 def direct_totals() -> dict:
@@ -90,8 +101,25 @@ def test_incremental_refreshes_equal_a_rebuild_after_many_changes():
     assert pending_marks() == 0
     incremental = snapshot()
     assert rollup_totals() == direct_totals()
+    assert incremental["pairs"] and any(row[-3] for row in incremental["shop"])  # repeat_7
     rollups_rebuild()
     assert snapshot() == incremental
+
+
+@pytest.mark.django_db
+def test_a_second_payment_later_counts_as_a_repurchase_of_the_first_orders_hour():
+    product, other = ProductFactory(price=1000), ProductFactory(price=500)
+    first = placed(timezone.now() - timedelta(days=10), product=product, email="a@example.com")
+    rollups_refresh()
+    hour = ShopHour.objects.get()
+    assert (hour.new_buyer_orders, hour.repeat_7, hour.repeat_30) == (1, 0, 0)
+    placed(timezone.now() - timedelta(days=5), product=other, email="a@example.com")
+    rollups_refresh()
+    hour = ShopHour.objects.get(
+        hour__lte=first.created_at, hour__gt=first.created_at - timedelta(hours=1)
+    )
+    assert (hour.new_buyer_orders, hour.repeat_7, hour.repeat_30) == (1, 1, 1)
+    assert PairHour.objects.get().pairs == 1
 
 
 @pytest.mark.django_db
