@@ -86,6 +86,9 @@ class SalesHour(models.Model):
         default=0, help_text="First paid orders whose buyer paid again within 7 days."
     )
     repeat_30 = models.IntegerField(default=0)
+    unemailed = models.IntegerField(
+        default=0, help_text="Delivered orders whose delivery email is not recorded as sent."
+    )
     value_band_0 = models.IntegerField(default=0)
     value_band_1 = models.IntegerField(default=0)
     value_band_2 = models.IntegerField(default=0)
@@ -128,6 +131,9 @@ class ShopHour(models.Model):
         default=0, help_text="First paid orders whose buyer paid again within 7 days."
     )
     repeat_30 = models.IntegerField(default=0)
+    unemailed = models.IntegerField(
+        default=0, help_text="Delivered orders whose delivery email is not recorded as sent."
+    )
     value_band_0 = models.IntegerField(default=0)
     value_band_1 = models.IntegerField(default=0)
     value_band_2 = models.IntegerField(default=0)
@@ -206,6 +212,87 @@ class BuyerSummary(models.Model):
 
     def __str__(self) -> str:
         return self.identity
+
+
+LATENCY_EDGES_MS = (
+    100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1250, 1500, 1750, 2000, 2500, 3000,
+    4000, 5000, 7500, 10000, 15000, 20000, 30000, 45000, 60000, 120000,
+)  # fmt: skip
+
+
+class LatencyHour(models.Model):
+    """Payment → delivery times of the orders placed in one UTC hour, as a histogram: how many
+    deliveries took at most ``LATENCY_EDGES_MS[bucket]`` (and more than the edge before; the
+    last bucket is everything slower). Percentiles over any range are read from the summed
+    buckets, to the bucket's upper edge; the share within 10 s is exact (10 s is an edge)."""
+
+    hour = models.DateTimeField()
+    bucket = models.PositiveSmallIntegerField()
+    deliveries = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "bucket"], name="latencyhour_unique_bucket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h bucket {self.bucket}: {self.deliveries}"
+
+
+class SalesDay(models.Model):
+    """``SalesHour`` summed per *local* day (the ``RollupZone``'s time zone), for the
+    per-product figures of long ranges: a year is 365 rows per product, not 8,760."""
+
+    day = models.DateField()
+    product_id = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    orders = models.IntegerField(default=0)
+    paid_orders = models.IntegerField(default=0)
+    delivered_orders = models.IntegerField(default=0)
+    units_paid = models.IntegerField(default=0)
+    units_delivered = models.IntegerField(default=0)
+    revenue = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "product_id", "currency"], name="salesday_unique_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} product {self.product_id}"
+
+
+class PairDay(models.Model):
+    """``PairHour`` summed per local day (see ``SalesDay``)."""
+
+    day = models.DateField()
+    product_a = models.BigIntegerField()
+    product_b = models.BigIntegerField()
+    pairs = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "product_a", "product_b"], name="pairday_unique_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.product_a}+{self.product_b}: {self.pairs}"
+
+
+class RollupZone(models.Model):
+    """The time zone the day rollups were cut in. When ``TIME_ZONE`` changes, the next refresh
+    recuts them from the hour rollups (seconds) before anything reads them."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    time_zone = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.time_zone
 
 
 class PairHour(models.Model):

@@ -28,7 +28,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
+from analytics.periods import local_midnight, shop_tz
 from core.money import THREE_DECIMAL, ZERO_DECIMAL
 
 BATCH = 20_000
@@ -39,6 +43,8 @@ _SHOP_TABLE = "analytics_shophour"
 _CHANNEL_TABLE = "analytics_channelhour"
 _BUYER_TABLE = "analytics_buyersummary"
 _PAIR_TABLE = "analytics_pairhour"
+_LATENCY_TABLE = "analytics_latencyhour"
+_HOUR_TABLES = (_SALES_TABLE, _SHOP_TABLE, _CHANNEL_TABLE, _PAIR_TABLE, _LATENCY_TABLE)
 
 
 def _postgres() -> bool:
@@ -115,6 +121,16 @@ SALES_SUMS = (
     "new_buyer_revenue",
     "repeat_7",
     "repeat_30",
+    "unemailed",
+)
+DAY_SUMS = (
+    "orders",
+    "paid_orders",
+    "delivered_orders",
+    "units_paid",
+    "units_delivered",
+    "revenue",
+    "refunded_amount",
 )
 
 
@@ -130,13 +146,13 @@ def _sales_sql(where: str) -> str:
     INSERT INTO {_SALES_TABLE} (hour, product_id, currency, orders, paid_orders,
         delivered_orders, units_paid, units_delivered, revenue, refunded_amount,
         refunded_orders, disputed_orders, new_buyer_orders, new_buyer_revenue, repeat_7,
-        repeat_30, {", ".join(VALUE_BAND_FIELDS)})
+        repeat_30, unemailed, {", ".join(VALUE_BAND_FIELDS)})
     SELECT hour, product_id, currency, COUNT(*), SUM(paid), SUM(delivered),
         SUM(paid * quantity), SUM(delivered * quantity), SUM(paid * money),
         SUM(refunded_amount), SUM(refunded), SUM(disputed), SUM(is_new), SUM(is_new * money),
         SUM(CASE WHEN is_new = 1 AND next_paid <= {_plus_days("paid_at", 7)} THEN 1 ELSE 0 END),
         SUM(CASE WHEN is_new = 1 AND next_paid <= {_plus_days("paid_at", 30)} THEN 1 ELSE 0 END),
-        {bands}
+        SUM(unemailed), {bands}
     FROM (
         SELECT {_hour("o.created_at")} AS hour, o.product_id, o.currency, o.quantity,
             o.refunded_amount, o.paid_at, {money} AS money,
@@ -148,6 +164,9 @@ def _sales_sql(where: str) -> str:
             CASE WHEN o.paid_at IS NOT NULL AND NOT {_FIRST_PAID_ELSEWHERE} THEN 1 ELSE 0 END
                 AS is_new,
             CASE WHEN o.paid_at IS NULL THEN NULL ELSE {_NEXT_PAID} END AS next_paid,
+            CASE WHEN o.delivered_at IS NOT NULL AND EXISTS (
+                SELECT 1 FROM orders_delivery dl WHERE dl.order_id = o.id
+                AND dl.emailed_at IS NULL) THEN 1 ELSE 0 END AS unemailed,
             {_value_band(money, "o.currency")} AS band
         FROM orders_order o
         WHERE {where}
@@ -224,6 +243,24 @@ def _buyers_sql(where: str) -> str:
     """  # noqa: S608 - table names only; values are bound parameters
 
 
+def _latency_sql(where: str) -> str:
+    from analytics.models import LATENCY_EDGES_MS
+
+    whens = " ".join(
+        f"WHEN dl.latency_ms <= {edge} THEN {i}" for i, edge in enumerate(LATENCY_EDGES_MS)
+    )
+    return f"""
+    INSERT INTO {_LATENCY_TABLE} (hour, bucket, deliveries)
+    SELECT hour, bucket, COUNT(*) FROM (
+        SELECT {_hour("o.created_at")} AS hour,
+            CASE {whens} ELSE {len(LATENCY_EDGES_MS)} END AS bucket
+        FROM orders_order o JOIN orders_delivery dl ON dl.order_id = o.id
+        WHERE {where} AND dl.latency_ms IS NOT NULL
+    ) x
+    GROUP BY hour, bucket
+    """  # noqa: S608 - table names and constants only; values are bound parameters
+
+
 def _pairs_sql(where: str) -> str:
     from analytics.models import PairHour
 
@@ -289,13 +326,15 @@ def _recompute_hours(cursor, hours: list[datetime]) -> None:
     for chunk in _chunks(hours, 200):
         bounds = [h for hour in chunk for h in (hour, hour + timedelta(hours=1))]
         ranges = " OR ".join(["(hour >= %s AND hour < %s)"] * len(chunk))
-        for table in (_SALES_TABLE, _SHOP_TABLE, _CHANNEL_TABLE, _PAIR_TABLE):
+        for table in _HOUR_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE {ranges}", bounds)  # noqa: S608
         where, params = _hours_filter(chunk)
         cursor.execute(_sales_sql(where), params)
         cursor.execute(_shop_sql(ranges), bounds)
         cursor.execute(_channel_sql(where), params)
         cursor.execute(_pairs_sql(where), params)
+        cursor.execute(_latency_sql(where), params)
+    _recut_days(sorted({timezone.localtime(h, shop_tz()).date() for h in hours}))
 
 
 def _recompute_buyers(cursor, identities: list[str]) -> set[datetime]:
@@ -315,6 +354,64 @@ def _recompute_buyers(cursor, identities: list[str]) -> set[datetime]:
     return hours
 
 
+def _recut_days(days: list | None) -> None:
+    """Re-sum the local-day rollups of ``days`` (None: all) from the hour rollups, in the
+    shop's time zone now. Rows pass through Python: one per day and product, never an order."""
+    from analytics.models import PairDay, PairHour, RollupZone, SalesDay, SalesHour
+
+    tz = shop_tz()
+    sales, pairs = SalesHour.objects.all(), PairHour.objects.all()
+    if days is None:
+        SalesDay.objects.all().delete()
+        PairDay.objects.all().delete()
+    else:
+        if not days:
+            return
+        SalesDay.objects.filter(day__in=days).delete()
+        PairDay.objects.filter(day__in=days).delete()
+        first, last = local_midnight(days[0]), local_midnight(days[-1]) + timedelta(days=1)
+        sales = sales.filter(hour__gte=first, hour__lt=last)
+        pairs = pairs.filter(hour__gte=first, hour__lt=last)
+    wanted = set(days or [])
+
+    def keep(day) -> bool:
+        return days is None or day in wanted
+
+    SalesDay.objects.bulk_create(
+        [
+            SalesDay(**row)
+            for row in sales.annotate(day=TruncDate("hour", tzinfo=tz))
+            .values("day", "product_id", "currency")
+            .annotate(**{name: Sum(name) for name in DAY_SUMS})
+            if keep(row["day"])
+        ],
+        batch_size=2000,
+    )
+    PairDay.objects.bulk_create(
+        [
+            PairDay(**row)
+            for row in pairs.annotate(day=TruncDate("hour", tzinfo=tz))
+            .values("day", "product_a", "product_b")
+            .annotate(pairs=Sum("pairs"))
+            if keep(row["day"])
+        ],
+        batch_size=2000,
+    )
+    if days is None:
+        RollupZone.objects.update_or_create(pk=1, defaults={"time_zone": str(tz)})
+
+
+def _ensure_zone() -> None:
+    """Day rollups cut in another time zone than ``TIME_ZONE`` are recut, once."""
+    from analytics.models import RollupZone
+
+    zone = RollupZone.objects.filter(pk=1).values_list("time_zone", flat=True).first()
+    if zone != str(shop_tz()):
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock(cursor)
+            _recut_days(None)
+
+
 def rollups_refresh(*, batch: int = BATCH) -> int:
     """Recompute every bucket touched by a committed change; returns how many marks it took.
 
@@ -329,6 +426,7 @@ def rollups_refresh(*, batch: int = BATCH) -> int:
                 hours, identities = _affected(cursor, order_ids)
                 first_hours = _recompute_buyers(cursor, identities)
                 _recompute_hours(cursor, sorted(set(hours) | first_hours))
+            _ensure_zone()
         taken += len(order_ids)
         if len(order_ids) < batch:
             return taken
@@ -342,13 +440,15 @@ def rollups_rebuild() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor)
         cursor.execute("DELETE FROM analytics_orderchange")
-        for table in (_SALES_TABLE, _SHOP_TABLE, _CHANNEL_TABLE, _BUYER_TABLE, _PAIR_TABLE):
+        for table in (*_HOUR_TABLES, _BUYER_TABLE):
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608
         cursor.execute(_sales_sql("1 = 1"), [])
         cursor.execute(_shop_sql("1 = 1"), [])
         cursor.execute(_channel_sql("1 = 1"), [])
         cursor.execute(_pairs_sql("1 = 1"), [])
+        cursor.execute(_latency_sql("1 = 1"), [])
         cursor.execute(_buyers_sql("1 = 1"), [])
+        _recut_days(None)
 
 
 def pending_marks() -> int:

@@ -7,7 +7,8 @@ SQLite, Django rebuilds a table to alter it and the rebuild drops whatever trigg
 its migrations do not know of, so they are put back each time.
 
 Triggers: every order inserted, and every order whose status, payment, delivery, refund or
-dispute columns change, and every order a ledger entry is posted for, leaves a mark in
+dispute columns change, every order a delivery is recorded or emailed for, and every order a
+ledger entry is posted for, leaves a mark in
 ``analytics_orderchange`` inside the writing transaction (see ``analytics.rollups``).
 """
 
@@ -43,6 +44,17 @@ POSTGRES = [
     "DROP TRIGGER IF EXISTS analytics_order_update ON orders_order",
     f"""CREATE TRIGGER analytics_order_update AFTER UPDATE ON orders_order
        FOR EACH ROW WHEN ({_PG_CHANGED}) EXECUTE FUNCTION analytics_mark_order()""",
+    """
+    CREATE OR REPLACE FUNCTION analytics_mark_delivery_order() RETURNS trigger AS $$
+    BEGIN
+        INSERT INTO analytics_orderchange (order_id) VALUES (NEW.order_id);
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql
+    """,
+    "DROP TRIGGER IF EXISTS analytics_delivery_change ON orders_delivery",
+    """CREATE TRIGGER analytics_delivery_change AFTER INSERT OR UPDATE OF emailed_at
+       ON orders_delivery FOR EACH ROW EXECUTE FUNCTION analytics_mark_delivery_order()""",
     "DROP TRIGGER IF EXISTS analytics_ledger_insert ON commissions_ledgerentry",
     """CREATE TRIGGER analytics_ledger_insert AFTER INSERT ON commissions_ledgerentry
        FOR EACH ROW WHEN (NEW.order_id IS NOT NULL)
@@ -55,6 +67,11 @@ SQLITE = [
     f"""CREATE TRIGGER IF NOT EXISTS analytics_order_update AFTER UPDATE ON orders_order
        WHEN {_SQLITE_CHANGED}
        BEGIN INSERT INTO analytics_orderchange (order_id) VALUES (NEW.id); END""",  # noqa: S608
+    """CREATE TRIGGER IF NOT EXISTS analytics_delivery_insert AFTER INSERT ON orders_delivery
+       BEGIN INSERT INTO analytics_orderchange (order_id) VALUES (NEW.order_id); END""",
+    """CREATE TRIGGER IF NOT EXISTS analytics_delivery_emailed
+       AFTER UPDATE OF emailed_at ON orders_delivery
+       BEGIN INSERT INTO analytics_orderchange (order_id) VALUES (NEW.order_id); END""",
     """CREATE TRIGGER IF NOT EXISTS analytics_ledger_insert AFTER INSERT ON commissions_ledgerentry
        WHEN NEW.order_id IS NOT NULL
        BEGIN INSERT INTO analytics_orderchange (order_id) VALUES (NEW.order_id); END""",
@@ -75,13 +92,17 @@ DROP_POSTGRES = [
     "DROP TRIGGER IF EXISTS analytics_order_insert ON orders_order",
     "DROP TRIGGER IF EXISTS analytics_order_update ON orders_order",
     "DROP TRIGGER IF EXISTS analytics_ledger_insert ON commissions_ledgerentry",
+    "DROP TRIGGER IF EXISTS analytics_delivery_change ON orders_delivery",
     "DROP FUNCTION IF EXISTS analytics_mark_order()",
+    "DROP FUNCTION IF EXISTS analytics_mark_delivery_order()",
     "DROP FUNCTION IF EXISTS analytics_mark_ledger_order()",
 ]
 DROP_SQLITE = [
     "DROP TRIGGER IF EXISTS analytics_order_insert",
     "DROP TRIGGER IF EXISTS analytics_order_update",
     "DROP TRIGGER IF EXISTS analytics_ledger_insert",
+    "DROP TRIGGER IF EXISTS analytics_delivery_insert",
+    "DROP TRIGGER IF EXISTS analytics_delivery_emailed",
 ]
 DROP_INDEXES = [
     "DROP INDEX IF EXISTS analytics_order_created_idx",

@@ -6,24 +6,35 @@ channels) or by an indexed range of rows, never by a loop over orders in Python.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import (
+    Coalesce,
+    ExtractHour,
+    ExtractIsoWeekDay,
+    Greatest,
+    TruncDate,
+)
 
 from analytics.models import (
+    LATENCY_EDGES_MS,
     VALUE_BAND_FIELDS,
     BuyerSummary,
     ChannelHour,
-    PairHour,
+    LatencyHour,
+    PairDay,
+    SalesDay,
     SalesHour,
     ShopHour,
 )
-from analytics.periods import shop_tz
+from analytics.periods import Period, shop_tz
 from analytics.rollups import SALES_SUMS as ROLLED_SUMS
-from orders.models import Delivery
+from cardpool.models import CardKey
+from orders.models import Delivery, Order, OrderStatus
 from shop.models import Product
 
 SALES_SUMS = (*ROLLED_SUMS, *VALUE_BAND_FIELDS)
@@ -138,21 +149,35 @@ def repurchase(start: datetime, end: datetime, *, now: datetime) -> dict[str, in
     return out
 
 
-def top_buyers(start: datetime, end: datetime, currency: str, *, limit: int) -> list[dict]:
+def top_buyers(
+    start: datetime, end: datetime, currency: str, *, limit: int
+) -> list[dict[str, Any]]:
     """The buyers of the range (paid before its end and after its start) with the most paid
     over their lifetime: one index scan down ``buyersummary_top_idx``."""
-    return list(
+    rows = (
         BuyerSummary.objects.filter(
             currency=currency, last_paid_at__gte=start, first_paid_at__lt=end
         )
         .order_by("-revenue", "identity")
         .values("identity", "paid_orders", "revenue", "refunded_amount")[:limit]
     )
+    return [dict(row) for row in rows]
 
 
-def pairs_in(start: datetime, end: datetime, *, limit: int) -> list[tuple[int, int, int]]:
+def products_in(period: Period, currency: str, fields) -> dict[int, dict[str, int]]:
+    """Per-product figures of whole local days, from the day rollup (365 rows a product a
+    year)."""
     rows = (
-        PairHour.objects.filter(hour__gte=start, hour__lt=end)
+        SalesDay.objects.filter(day__gte=period.first, day__lte=period.last, currency=currency)
+        .values("product_id")
+        .annotate(**_sums(fields))
+    )
+    return {row["product_id"]: _clean(row, fields) for row in rows}
+
+
+def pairs_in(period: Period, *, limit: int) -> list[tuple[int, int, int]]:
+    rows = (
+        PairDay.objects.filter(day__gte=period.first, day__lte=period.last)
         .values("product_a", "product_b")
         .annotate(n=Sum("pairs"))
         .order_by("-n", "product_a", "product_b")[:limit]
@@ -194,6 +219,68 @@ def latency_percentiles(start: datetime, end: datetime, *, within_ms: int) -> di
 
 def _rank(n: int, p: float) -> int:
     """The row percentile_disc picks: the first whose cumulative share reaches ``p``."""
-    import math
-
     return max(0, math.ceil(p * n) - 1)
+
+
+def latency_histogram(start: datetime, end: datetime, *, within_ms: int) -> dict[str, Any]:
+    """Payment → delivery of the orders placed in the range, from the hourly histograms:
+    p50/p95/p99 as the upper edge of the bucket they fall in (None past the last edge), and
+    how many took at most ``within_ms`` (exact when it is an edge, as 10 s is)."""
+    rows = (
+        LatencyHour.objects.filter(hour__gte=start, hour__lt=end)
+        .values("bucket")
+        .annotate(n=Sum("deliveries"))
+        .order_by("bucket")
+    )
+    counts = {row["bucket"]: int(row["n"]) for row in rows}
+    n = sum(counts.values())
+    within = sum(
+        c
+        for b, c in counts.items()
+        if b < len(LATENCY_EDGES_MS) and LATENCY_EDGES_MS[b] <= within_ms
+    )
+    out: dict[str, Any] = {"n": n, "within": within, "p50": None, "p95": None, "p99": None}
+    for name, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        rank, seen = max(1, math.ceil(p * n)), 0
+        for bucket in sorted(counts):
+            seen += counts[bucket]
+            if n and seen >= rank:
+                out[name] = LATENCY_EDGES_MS[bucket] if bucket < len(LATENCY_EDGES_MS) else None
+                break
+    return out
+
+
+def stock_levels(products: QuerySet[Product], *, now: datetime) -> list[dict[str, Any]]:
+    """``orders.stock``'s stock (free keys less backorders), counted the way the key pool's
+    partial indexes can answer on a pool of millions of sold keys: available keys, plus
+    reserved ones whose hold ran out, less the quantity of paid backorders. ``with_stock``
+    counts ``status IN (available, reserved)``, which no partial index covers, so it reads
+    every key of the product; ``tests/analytics/test_stock.py`` holds the two equal."""
+    zero = Value(0, output_field=IntegerField())
+
+    def count(qs) -> Coalesce:
+        return Coalesce(
+            Subquery(qs.values("product").annotate(n=Count("pk")).values("n")[:1]), zero
+        )
+
+    available = count(
+        CardKey.objects.filter(product=OuterRef("pk"), status=CardKey.Status.AVAILABLE)
+    )
+    lapsed = count(
+        CardKey.objects.filter(
+            product=OuterRef("pk"), status=CardKey.Status.RESERVED, reserved_until__lte=now
+        )
+    )
+    owed = Coalesce(
+        Subquery(
+            Order.objects.filter(product=OuterRef("pk"), status=OrderStatus.BACKORDERED)
+            .values("product")
+            .annotate(q=Sum("quantity"))
+            .values("q")[:1]
+        ),
+        zero,
+    )
+    rows = products.annotate(stock=Greatest(zero, available + lapsed - owed)).values(
+        "pk", "name", "on_sale", "low_stock_threshold", "stock"
+    )
+    return [dict(row) for row in rows]

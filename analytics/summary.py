@@ -31,10 +31,10 @@ from analytics.reports.time_of_sale import words
 from analytics.rollups import rollups_refresh
 from analytics.selectors import (
     currencies_seen,
-    latency_percentiles,
+    latency_histogram,
     paid_by_hour_of_week,
     product_names,
-    sales_by_product,
+    products_in,
     sales_totals,
 )
 from analytics.service_data import open_alerts, stock_counts
@@ -76,11 +76,11 @@ def summary_build(*, week_start: date, now: datetime) -> Summary:
     b = sales_totals(before.start, before.end, currency)
     names = product_names()
     best = sorted(
-        sales_by_product(week.start, week.end, currency).items(),
+        products_in(week, currency, ("units_paid", "revenue")).items(),
         key=lambda kv: (-kv[1]["revenue"], names.get(kv[0], "")),
     )[:3]
     threshold_ms = RiskSettings.current().slow_delivery_seconds * 1000
-    lat = latency_percentiles(week.start, week.end, within_ms=threshold_ms)
+    lat = latency_histogram(week.start, week.end, within_ms=threshold_ms)
     shop = ShopSettings.load()
     money = lambda v: f"{to_decimal_string(v, currency)} {currency}"  # noqa: E731
     context: dict[str, Any] = {

@@ -8,7 +8,7 @@ from django.db.models import Sum
 from analytics.models import ChannelHour, ProductViewHour
 from analytics.reports import Ask
 from analytics.rollups import rollups_refresh
-from analytics.selectors import channels_in, product_names, sales_by_product, sales_totals
+from analytics.selectors import channels_in, product_names, products_in, sales_totals
 from analytics.tables import (
     DECIMAL,
     MONEY,
@@ -101,9 +101,7 @@ def build(ask: Ask) -> Report:
             for i, (name, n) in enumerate(steps)
         ],
     )
-    per_product = sales_by_product(
-        p.start, p.end, cur, ("orders", "paid_orders", "delivered_orders")
-    )
+    per_product = products_in(p, cur, ("orders", "paid_orders", "delivered_orders"))
     funnel_products = Table(
         id="funnel_by_product",
         title="Funnel by product",

@@ -10,7 +10,13 @@ from django.db.models import Count, Sum
 from analytics.models import PairHour
 from analytics.reports import Ask
 from analytics.rollups import rollups_refresh
-from analytics.selectors import pairs_in, product_names, sales_by_product
+from analytics.selectors import (
+    pairs_in,
+    product_names,
+    products_in,
+    sales_by_product,
+    stock_levels,
+)
 from analytics.tables import (
     DECIMAL,
     MONEY,
@@ -25,7 +31,6 @@ from analytics.tables import (
     series,
 )
 from cardpool.models import CardKey, ImportBatch
-from orders.stock import with_stock
 from riskrules.models import RiskSettings
 from shop.models import Product
 
@@ -36,13 +41,10 @@ def build(ask: Ask) -> Report:
     rollups_refresh()
     p, prev, cur = ask.period, ask.period.previous(), ask.currency
     names = product_names()
-    now_sales = sales_by_product(
-        p.start,
-        p.end,
-        cur,
-        ("units_paid", "paid_orders", "revenue", "refunded_amount", "units_delivered"),
+    now_sales = products_in(
+        p, cur, ("units_paid", "paid_orders", "revenue", "refunded_amount", "units_delivered")
     )
-    before = sales_by_product(prev.start, prev.end, cur, ("units_paid",))
+    before = products_in(prev, cur, ("units_paid",))
     best_rows = sorted(
         (
             {
@@ -85,7 +87,7 @@ def build(ask: Ask) -> Report:
         ],
         rows=[
             {"first": names.get(a, f"#{a}"), "second": names.get(b, f"#{b}"), "times": n}
-            for a, b, n in pairs_in(p.start, p.end, limit=TOP)
+            for a, b, n in pairs_in(p, limit=TOP)
         ],
     )
     forecast_days = RiskSettings.current().forecast_days
@@ -105,8 +107,8 @@ def build(ask: Ask) -> Report:
     )
     stock_rows = []
     key_rows = []
-    products = with_stock(Product.objects.filter(currency=cur)).order_by("sort_order", "name")
-    for product in products.values("pk", "name", "stock", "on_sale"):  # one row per product
+    products = Product.objects.filter(currency=cur).order_by("sort_order", "name")
+    for product in stock_levels(products, now=ask.now):  # one row per product
         pid = product["pk"]
         per_day = recent.get(pid, {}).get("units_paid", 0) / forecast_days
         sold = now_sales.get(pid, {}).get("units_delivered", 0)

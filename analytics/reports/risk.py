@@ -8,7 +8,7 @@ from django.db.models import Count
 from analytics import service_data
 from analytics.reports import Ask
 from analytics.rollups import rollups_refresh
-from analytics.selectors import latency_percentiles, sales_by_day, sales_totals
+from analytics.selectors import latency_histogram, sales_by_day, sales_totals
 from analytics.tables import (
     MONEY,
     PERCENT,
@@ -28,8 +28,11 @@ def _pct(v) -> str:
     return "—" if v is None else f"{v:.1f}%"
 
 
-def _ms(v) -> str:
-    return "—" if v is None else f"{v / 1000:.2f} s"
+def _upto(v, n: int) -> str:
+    """A percentile read from the histogram: at most the bucket's upper edge."""
+    if not n:
+        return "—"
+    return "over 120 s" if v is None else f"≤ {v / 1000:.2f} s"
 
 
 def build(ask: Ask) -> Report:
@@ -129,11 +132,11 @@ def build(ask: Ask) -> Report:
         "records every channel's attempts.",
     )
     threshold_ms = RiskSettings.current().slow_delivery_seconds * 1000
-    lat = latency_percentiles(p.start, p.end, within_ms=threshold_ms)
-    lat_before = latency_percentiles(prev.start, prev.end, within_ms=threshold_ms)
+    lat = latency_histogram(p.start, p.end, within_ms=threshold_ms)
+    lat_before = latency_histogram(prev.start, prev.end, within_ms=threshold_ms)
     speed = Table(
         id="delivery_speed",
-        title="Payment → delivery",
+        title="Payment → delivery, of the orders placed in the period",
         columns=[
             Column("period", "Period", TEXT),
             Column("n", "Deliveries timed"),
@@ -146,9 +149,9 @@ def build(ask: Ask) -> Report:
             {
                 "period": label,
                 "n": x["n"],
-                "p50": _ms(x["p50"]),
-                "p95": _ms(x["p95"]),
-                "p99": _ms(x["p99"]),
+                "p50": _upto(x["p50"], x["n"]),
+                "p95": _upto(x["p95"], x["n"]),
+                "p99": _upto(x["p99"], x["n"]),
                 "within": rate(x["within"], x["n"]),
             }
             for label, x in (("This period", lat), ("Previous period", lat_before))

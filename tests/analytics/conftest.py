@@ -99,7 +99,7 @@ def week(shop_zone) -> Week:
             slug="alpha" if i % 2 else "beta",
             now=local("2026-11-10 12:00") + timedelta(hours=5 * i),
         )
-    for i in range(5):  # and in the week before
+    for _ in range(5):  # and in the week before
         product_view_record(slug="alpha", now=local("2026-11-03 12:00"))
     decisions = [
         ("Velocity", RuleAction.BLOCK, "2026-11-10 09:00"),

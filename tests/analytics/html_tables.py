@@ -44,9 +44,14 @@ class _Tables(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self._cell.append(data)
-        if self._script is not None and data.strip():
-            if "src" not in self._script and self._script.get("type") != "application/json":
-                self.inline_scripts.append(data.strip()[:80])
+        script = self._script
+        if (
+            script is not None
+            and data.strip()
+            and "src" not in script
+            and script.get("type") != "application/json"
+        ):
+            self.inline_scripts.append(data.strip()[:80])
 
 
 def parse(html: str) -> _Tables:

@@ -16,8 +16,11 @@ from django.utils import timezone
 from analytics.models import (
     BuyerSummary,
     ChannelHour,
+    LatencyHour,
     OrderChange,
+    PairDay,
     PairHour,
+    SalesDay,
     SalesHour,
     ShopHour,
 )
@@ -45,7 +48,19 @@ def snapshot() -> dict:
     )
     buyers = sorted(BuyerSummary.objects.values_list())
     pairs = sorted(PairHour.objects.values_list("hour", "product_a", "product_b", "pairs"))
-    return {"sales": sales, "shop": shop, "channels": channels, "buyers": buyers, "pairs": pairs}
+    latency = sorted(LatencyHour.objects.values_list("hour", "bucket", "deliveries"))
+    days = sorted(SalesDay.objects.values_list("day", "product_id", "orders", "revenue"))
+    pair_days = sorted(PairDay.objects.values_list("day", "product_a", "product_b", "pairs"))
+    return {
+        "sales": sales,
+        "shop": shop,
+        "channels": channels,
+        "buyers": buyers,
+        "pairs": pairs,
+        "latency": latency,
+        "days": days,
+        "pair_days": pair_days,
+    }
 
 
 def direct_totals() -> dict:

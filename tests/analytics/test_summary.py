@@ -50,7 +50,7 @@ def test_summary_of_the_hand_built_week_sent_once(week, owner):
     assert "Revenue: 105.00 USD (week before: 10.00 USD, +950%)" in message.body
     assert "- Beta: 3 keys, 75.00 USD" in message.body
     assert "Peak: Wednesdays 00:00–01:00" in message.body
-    assert "p50 500 ms, p95 12000 ms" in message.body
+    assert "p50 ≤ 500 ms, p95 ≤ 15000 ms" in message.body
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html" and "105.00 USD" in html
 

@@ -60,3 +60,18 @@ def test_daylight_saving_ends_new_york_keeps_the_evening_on_its_day():
         )
         sunday = next(r for r in report.table("heatmap").body() if r[0] == "Sunday")
         assert sunday[1 + 1] == "2" and sunday[1 + 23] == "1"  # 01:00 twice, and 23:00
+
+
+def test_day_rollups_are_recut_when_the_shop_changes_its_time_zone(two_orders_one_utc_day):
+    from analytics.reports import products
+
+    def alpha_units(zone: str, day: date) -> str:
+        with override_settings(TIME_ZONE=zone):
+            report = products.build(Ask(Period(day, day), "USD", _utc("2026-12-01 00:00")))
+            rows = report.table("best_sellers").body()
+            return rows[0][1] if rows else "0"
+
+    assert alpha_units("UTC", date(2026, 11, 10)) == "2"
+    assert alpha_units("Asia/Shanghai", date(2026, 11, 10)) == "1"  # 23:30 local
+    assert alpha_units("Asia/Shanghai", date(2026, 11, 11)) == "1"  # 00:30 local
+    assert alpha_units("UTC", date(2026, 11, 11)) == "0"
