@@ -85,6 +85,12 @@ def _value_band(money: str, currency_column: str) -> str:
     return f"CASE {whens} ELSE {len(VALUE_BANDS)} END"
 
 
+def _param(value: datetime):
+    """A datetime as the backend stores it: SQLite compares text, so an aware datetime must
+    become the same naive-UTC text as the column, or ``hour >= bound`` misses the bound."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -95,7 +101,7 @@ def _hours_filter(hours: Sequence[datetime]) -> tuple[str, list]:
     clauses = " OR ".join(["(o.created_at >= %s AND o.created_at < %s)"] * len(hours))
     params: list = []
     for hour in hours:
-        params += [hour, hour + timedelta(hours=1)]
+        params += [_param(hour), _param(hour + timedelta(hours=1))]
     return f"({clauses})", params
 
 
@@ -324,7 +330,7 @@ def _as_datetime(value) -> datetime:
 
 def _recompute_hours(cursor, hours: list[datetime]) -> None:
     for chunk in _chunks(hours, 200):
-        bounds = [h for hour in chunk for h in (hour, hour + timedelta(hours=1))]
+        bounds = [_param(h) for hour in chunk for h in (hour, hour + timedelta(hours=1))]
         ranges = " OR ".join(["(hour >= %s AND hour < %s)"] * len(chunk))
         for table in _HOUR_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE {ranges}", bounds)  # noqa: S608

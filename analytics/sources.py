@@ -86,7 +86,11 @@ def product_view_record(*, slug: str, now: datetime | None = None) -> None:
                 "SELECT %s, id, %s, 1 FROM shop_product WHERE slug = %s "
                 "ON CONFLICT (hour, product_id, stripe) "
                 f"DO UPDATE SET views = {table}.views + 1",
-                [hour, random.randrange(ProductViewHour.STRIPES), slug],  # noqa: S311
+                [
+                    connection.ops.adapt_datetimefield_value(hour),
+                    random.randrange(ProductViewHour.STRIPES),  # noqa: S311
+                    slug,
+                ],
             )
     except DatabaseError:
         logger.warning("product view of %s not counted", slug, exc_info=True)
