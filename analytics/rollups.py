@@ -140,10 +140,26 @@ DAY_SUMS = (
 )
 
 
-def _sales_sql(where: str) -> str:
+# A full rebuild reads every order once: each buyer's payments in order come from one window
+# (the same (paid_at, id) order as the probes above) instead of two index probes per order.
+_RANKED_ORDERS = """(
+    SELECT o.*, row_number() OVER w AS pay_rank, lead(o.paid_at) OVER w AS lead_paid
+    FROM orders_order o
+    WINDOW w AS (PARTITION BY o.buyer_identity ORDER BY o.paid_at NULLS LAST, o.id))"""
+
+
+def _sales_sql(where: str, *, full: bool = False) -> str:
     from analytics.models import VALUE_BAND_FIELDS
 
     money = "COALESCE(o.paid_amount, o.amount)"
+    if full:
+        source, first_paid, next_paid = _RANKED_ORDERS, "o.pay_rank = 1", "o.lead_paid"
+    else:
+        source, first_paid, next_paid = (
+            "orders_order",
+            f"NOT {_FIRST_PAID_ELSEWHERE}",
+            _NEXT_PAID,
+        )
     bands = ", ".join(
         f"SUM(CASE WHEN paid = 1 AND band = {i} THEN 1 ELSE 0 END)"
         for i in range(len(VALUE_BAND_FIELDS))
@@ -167,14 +183,13 @@ def _sales_sql(where: str) -> str:
             CASE WHEN o.refunded_amount > 0 OR o.status = 'refunded' THEN 1 ELSE 0 END
                 AS refunded,
             CASE WHEN o.disputed_at IS NULL THEN 0 ELSE 1 END AS disputed,
-            CASE WHEN o.paid_at IS NOT NULL AND NOT {_FIRST_PAID_ELSEWHERE} THEN 1 ELSE 0 END
-                AS is_new,
-            CASE WHEN o.paid_at IS NULL THEN NULL ELSE {_NEXT_PAID} END AS next_paid,
+            CASE WHEN o.paid_at IS NOT NULL AND {first_paid} THEN 1 ELSE 0 END AS is_new,
+            CASE WHEN o.paid_at IS NULL THEN NULL ELSE {next_paid} END AS next_paid,
             CASE WHEN o.delivered_at IS NOT NULL AND EXISTS (
                 SELECT 1 FROM orders_delivery dl WHERE dl.order_id = o.id
                 AND dl.emailed_at IS NULL) THEN 1 ELSE 0 END AS unemailed,
             {_value_band(money, "o.currency")} AS band
-        FROM orders_order o
+        FROM {source} o
         WHERE {where}
     ) x
     GROUP BY hour, product_id, currency
@@ -223,6 +238,9 @@ def _channel_sql(where: str) -> str:
 
 
 def _buyers_sql(where: str) -> str:
+    if _postgres():
+        return _buyers_sql_postgres(where)
+
     def first(column: str, offset: int = 0) -> str:
         return f"""(SELECT e.{column} FROM orders_order e
             WHERE e.buyer_identity = b.identity AND e.paid_at IS NOT NULL
@@ -265,6 +283,28 @@ def _latency_sql(where: str) -> str:
     ) x
     GROUP BY hour, bucket
     """  # noqa: S608 - table names and constants only; values are bound parameters
+
+
+def _buyers_sql_postgres(where: str) -> str:
+    """The same rows as the portable query, by ordered aggregates: one pass over the orders."""
+    return f"""
+    INSERT INTO {_BUYER_TABLE} (identity, first_paid_at, first_order_created_at, second_paid_at,
+        last_paid_at, paid_orders, currency, revenue, refunded_amount)
+    SELECT o.buyer_identity, MIN(o.paid_at),
+        (array_agg(o.created_at ORDER BY o.paid_at, o.id))[1],
+        (array_agg(o.paid_at ORDER BY o.paid_at, o.id))[2],
+        MAX(o.paid_at), COUNT(*), MIN(b.currency),
+        COALESCE(SUM(COALESCE(o.paid_amount, o.amount)) FILTER (WHERE o.currency = b.currency), 0),
+        COALESCE(SUM(o.refunded_amount) FILTER (WHERE o.currency = b.currency), 0)
+    FROM orders_order o
+    JOIN (
+        SELECT o.buyer_identity, MIN(o.currency) AS currency FROM orders_order o
+        WHERE o.paid_at IS NOT NULL AND o.buyer_identity <> '' AND {where}
+        GROUP BY o.buyer_identity
+    ) b ON b.buyer_identity = o.buyer_identity
+    WHERE o.paid_at IS NOT NULL AND {where}
+    GROUP BY o.buyer_identity
+    """  # noqa: S608 - table names only; values are bound parameters
 
 
 def _pairs_sql(where: str) -> str:
@@ -350,7 +390,8 @@ def _recompute_buyers(cursor, identities: list[str]) -> set[datetime]:
     for chunk in _chunks(identities):
         marks = _placeholders(len(chunk))
         cursor.execute(f"DELETE FROM {_BUYER_TABLE} WHERE identity IN ({marks})", list(chunk))  # noqa: S608
-        cursor.execute(_buyers_sql(f"o.buyer_identity IN ({marks})"), list(chunk))
+        where = f"o.buyer_identity IN ({marks})"
+        cursor.execute(_buyers_sql(where), list(chunk) * (2 if _postgres() else 1))
         cursor.execute(
             f"SELECT DISTINCT {_hour('first_order_created_at')} FROM {_BUYER_TABLE} "  # noqa: S608
             f"WHERE identity IN ({marks})",
@@ -448,7 +489,7 @@ def rollups_rebuild() -> None:
         cursor.execute("DELETE FROM analytics_orderchange")
         for table in (*_HOUR_TABLES, _BUYER_TABLE):
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-        cursor.execute(_sales_sql("1 = 1"), [])
+        cursor.execute(_sales_sql("1 = 1", full=True), [])
         cursor.execute(_shop_sql("1 = 1"), [])
         cursor.execute(_channel_sql("1 = 1"), [])
         cursor.execute(_pairs_sql("1 = 1"), [])
