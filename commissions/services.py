@@ -36,6 +36,8 @@ from commissions.models import (
 from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
 from core.errors import InvalidInput, KamiError
+from shop.audit import audit_record, plain
+from shop.models import AuditEntry
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed by hand
 CODE_LENGTH = 6
@@ -295,6 +297,18 @@ def _withdrawals_move(*, withdrawal_ids: list[int], to_status: str, actor, **fie
             **fields,
         )
         if updated:
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                obj=withdrawal,
+                changes={
+                    "status": [withdrawal.status, to_status],
+                    **{
+                        name: [plain(getattr(withdrawal, name)), plain(value)]
+                        for name, value in fields.items()
+                    },
+                },
+                actor=actor,
+            )
             withdrawal.status = to_status
             moved.append(withdrawal)
     return moved

@@ -25,6 +25,7 @@ app.autodiscover_tasks()
 SIDE_EFFECT_TASKS = frozenset(
     {
         "orders.tasks.send_delivery_email",
+        "orders.tasks.resend_delivery_email",
         "riskrules.tasks.send_alert_email",
         "riskrules.tasks.check_alerts",
         "riskrules.tasks.check_stock_alerts",
