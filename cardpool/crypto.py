@@ -16,6 +16,8 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 
+from core.log_redaction import register_secret
+
 
 def _keys() -> list[str]:
     return [part.strip() for part in settings.CARDKEY_ENCRYPTION_KEY.split(",") if part.strip()]
@@ -41,7 +43,11 @@ def encrypt_secret(secret: str) -> bytes:
 
 
 def decrypt_secret(token: bytes | memoryview) -> str:
-    return fernet().decrypt(bytes(token)).decode()
+    """The plaintext key; registered as a secret of the current request or task, so nothing
+    it logs (SQL, the console email, an exception) can carry it (``core.log_redaction``)."""
+    plaintext = fernet().decrypt(bytes(token)).decode()
+    register_secret(plaintext)
+    return plaintext
 
 
 def rotate_token(token: bytes | memoryview) -> bytes:

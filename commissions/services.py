@@ -36,6 +36,7 @@ from commissions.models import (
 from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
 from core.errors import InvalidInput, KamiError
+from core.log_redaction import register_secret
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed by hand
 CODE_LENGTH = 6
@@ -409,11 +410,13 @@ def promoters_approve(*, promoter_ids: list[int]) -> int:
 
 
 def token_hash(token: str) -> str:
+    register_secret(token)  # a Bearer token being checked: kept out of this request's logs
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def api_token_create(*, user) -> str:
     """A new Bearer token for ``user``. Returned once; only its hash is kept."""
     token = "kami_" + secrets.token_urlsafe(32)
+    register_secret(token)
     ApiToken.objects.create(user=user, key_hash=token_hash(token), prefix=token[:12])
     return token
