@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 from core.log_redaction import register_secret
@@ -52,6 +52,20 @@ def decrypt_secret(token: bytes | memoryview) -> str:
 
 def rotate_token(token: bytes | memoryview) -> bytes:
     return fernet().rotate(bytes(token))
+
+
+@lru_cache(maxsize=4)
+def _primary(raw: str) -> Fernet:
+    return Fernet(_keys()[0].encode())
+
+
+def is_current(token: bytes | memoryview) -> bool:
+    """Whether ``token`` is encrypted under the first (encrypting) key: rotation skips it."""
+    try:
+        _primary(settings.CARDKEY_ENCRYPTION_KEY).decrypt(bytes(token))
+    except InvalidToken:
+        return False
+    return True
 
 
 def fingerprint(secret: str) -> str:
