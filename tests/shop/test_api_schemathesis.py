@@ -179,3 +179,13 @@ def test_every_api_operation_survives_a_bounded_schemathesis_run(
             print(f"  {ran:4d}  {label}")
     assert not failures, "\n\n".join(failures)
     assert all(counts[op.label] for op in operations), counts
+
+
+@pytest.mark.parametrize("query", [{"offset": 10**20}, {"offset": -1}, {"limit": 0}])
+def test_commission_paging_out_of_range_is_a_documented_422(client, query):
+    """Found by the run above: an offset past PostgreSQL's bigint failed the query (500)."""
+    token = api_token_create(user=PromoterFactory().user)
+    response = client.get(
+        "/api/v1/promoter/commissions", query, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code == 422 and response.json()["code"] == "invalid"
