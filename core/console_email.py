@@ -22,8 +22,6 @@ from django.core.mail.message import EmailMessage
 
 from core.log_redaction import redact_text
 
-DJANGO_CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
-BACKEND = "core.console_email.EmailBackend"
 HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
 
 

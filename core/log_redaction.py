@@ -17,10 +17,14 @@ redacted record too. It redacts three kinds of thing:
    webhook keys (``sk_…``, ``rk_…``, ``whsec_…``).
 3. **Known secrets**: values the code registered because it held them in clear. A card key
    has no shape to match, so ``cardpool.crypto.decrypt_secret`` registers every plaintext it
-   returns; query passwords and tokens are registered where they are hashed or minted. The
-   registry is a ``ContextVar`` scoped to one request (``SecretScopeMiddleware``) or one Celery
-   task (``shop.celery``): whatever that unit of work logs — its SQL, the delivery email on the
-   console — has the values it decrypted replaced by ``***``. Secrets from the settings
+   returns; query passwords where they are hashed or checked (``orders.query_passwords``),
+   API tokens where they are minted or checked, account passwords in the one authentication
+   backend every login goes through. Each is registered with the forms it takes in text:
+   HTML-escaped (a rendered email), JSON-escaped, URL-encoded. The registry is a
+   ``ContextVar`` scoped to one request (``SecretScopeMiddleware``) or one Celery task
+   (``shop.celery``): whatever that unit of work logs — its SQL, the delivery email on the
+   console (``core.console_email``) — has them replaced by ``***``, and a thread serving the
+   next request holds none of them. Secrets from the settings
    (``SECRET_KEY``, the encryption keys, Stripe keys, the mail password) are registered for the
    whole process (``register_settings_secrets``). Values shorter than ``MIN_SECRET_LENGTH`` are
    not registered: masking every "ab" in every line would shred the log and protect little.

@@ -4,8 +4,8 @@ A whole purchase runs with every logger at DEBUG and every SQL statement logged:
 with a query password, a signed Stripe-format webhook, delivery, the delivery email, lookups
 by email and by query password (GET and POST forms), the lookup page and the order page, the
 sandbox Pay page for a second order, and a promoter's token login and Bearer call. The
-delivery email goes to the console backend ``EMAIL_URL=consolemail://`` resolves to, writing
-into the same stream as the logs. Everything is captured — ``caplog``, a handler built like
+delivery email goes to the console backend ``EMAIL_URL=consolemail://`` (the default) selects,
+writing into the same stream as the logs. Everything is captured — ``caplog``, a handler built like
 the configured console handler (its formatter and filters) writing to a ``StringIO``, and the
 process's stdout/stderr (``capfd``) — and searched for every key of the pool (plain,
 HTML-escaped and JSON-escaped), the query password, the account password, the token, the
@@ -28,10 +28,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import django.core.mail.backends.console
 import pytest
 from django.conf import settings
 from django.db import connection
 
+import core.console_email
 from cardpool.services import keys_import
 from orders.models import Order, PaymentEvent
 from orders.payments.stripe_events import encode, sign_payload
@@ -67,31 +69,21 @@ ACCOUNT_PASSWORD = "pw-Secret-123"  # tests.commissions.factories.UserFactory's
 LOG_STREAM = io.StringIO()
 
 
-class ConsoleEmailIntoTheLog:
-    """Mixin: the console backend, writing into the captured log stream."""
+class _IntoTheLog:
+    """Mixin: a console email backend writing into the captured log stream."""
 
     def __init__(self, *args, **kwargs):
         kwargs["stream"] = LOG_STREAM
         super().__init__(*args, **kwargs)
 
 
-def console_backend(base: str) -> str:
-    """A backend class (dotted path) that is ``base`` writing into ``LOG_STREAM``."""
-    from django.utils.module_loading import import_string
-
-    cls = type("Backend", (ConsoleEmailIntoTheLog, import_string(base)), {})
-    globals()[f"Backend_{abs(hash(base))}"] = cls
-    return f"{__name__}.Backend_{abs(hash(base))}"
+class KamiConsoleEmail(_IntoTheLog, core.console_email.EmailBackend):
+    """What ``EMAIL_URL=consolemail://``, the default, selects (``tests/core/
+    test_log_redaction.py::test_the_default_email_url_uses_the_redacting_console_backend``)."""
 
 
-def configured_console_backend() -> str:
-    """What ``EMAIL_URL=consolemail://`` (the default) resolves to in ``shop.settings``."""
-    import environ
-
-    parsed = environ.Env.email_url_config("consolemail://")["EMAIL_BACKEND"]
-    from core.console_email import BACKEND, DJANGO_CONSOLE_BACKEND
-
-    return BACKEND if parsed == DJANGO_CONSOLE_BACKEND else parsed
+class DjangoConsoleEmail(_IntoTheLog, django.core.mail.backends.console.EmailBackend):
+    """What it selected before: Django's own, for the control test."""
 
 
 @dataclass
@@ -100,17 +92,17 @@ class Captured:
     capfd: pytest.CaptureFixture
     handler_stream: io.StringIO
     secrets: dict[str, str] = field(default_factory=dict)
+    fd_output: list[str] = field(default_factory=list)  # readouterr() hands each byte once
 
     def text(self) -> str:
-        out, err = self.capfd.readouterr()
+        self.fd_output += self.capfd.readouterr()
         return "\n".join(
             [
                 self.caplog.text,
                 "\n".join(r.getMessage() for r in self.caplog.records),
                 self.handler_stream.getvalue(),
                 LOG_STREAM.getvalue(),
-                out,
-                err,
+                *self.fd_output,
             ]
         )
 
@@ -244,7 +236,7 @@ def _purchase(client, captured: Captured) -> dict:
 def test_a_whole_purchase_at_debug_logs_no_key_password_or_token(
     client, settings, everything_logged
 ):
-    settings.EMAIL_BACKEND = console_backend(configured_console_backend())
+    settings.EMAIL_BACKEND = f"{__name__}.KamiConsoleEmail"
     seen = _purchase(client, everything_logged)
 
     assert seen["status"] == "delivered" and len(seen["keys"]) == 2
@@ -257,9 +249,7 @@ def test_a_whole_purchase_at_debug_logs_no_key_password_or_token(
 
 
 def test_the_capture_sees_what_django_console_email_prints(client, settings, everything_logged):
-    from core.console_email import DJANGO_CONSOLE_BACKEND
-
-    settings.EMAIL_BACKEND = console_backend(DJANGO_CONSOLE_BACKEND)
+    settings.EMAIL_BACKEND = f"{__name__}.DjangoConsoleEmail"
     seen = _purchase(client, everything_logged)
 
     leaks = everything_logged.leaks()
