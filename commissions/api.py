@@ -88,7 +88,8 @@ class CommissionOut(Schema):
 
 class Page(Schema):
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    # Bounded: an offset past PostgreSQL's bigint failed the query (500) instead of a 422.
+    offset: int = Field(0, ge=0, le=1_000_000)
 
 
 @router.post("/auth/token", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut})
@@ -136,7 +137,7 @@ def promoter_me(request: HttpRequest):
 @router.get(
     "/promoter/commissions",
     auth=BearerToken(),
-    response={200: list[CommissionOut], 401: ErrorOut, 403: ErrorOut},
+    response={200: list[CommissionOut], 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
 )
 def promoter_commission_list(request: HttpRequest, page: Query[Page]):
     """The caller's commissions, newest first (``limit``/``offset`` to page through)."""

@@ -36,6 +36,7 @@ from commissions.models import (
 from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
 from core.errors import InvalidInput, KamiError
+from core.log_redaction import register_secret
 from shop.audit import audit_record, plain
 from shop.models import AuditEntry
 
@@ -423,11 +424,13 @@ def promoters_approve(*, promoter_ids: list[int]) -> int:
 
 
 def token_hash(token: str) -> str:
+    register_secret(token)  # a Bearer token being checked: kept out of this request's logs
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def api_token_create(*, user) -> str:
     """A new Bearer token for ``user``. Returned once; only its hash is kept."""
     token = "kami_" + secrets.token_urlsafe(32)
+    register_secret(token)
     ApiToken.objects.create(user=user, key_hash=token_hash(token), prefix=token[:12])
     return token

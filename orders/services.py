@@ -22,7 +22,7 @@ No network call is made while any of these are held: the payment provider is cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -53,7 +53,7 @@ class CheckoutRequest:
     product: str
     quantity: int
     email: str
-    query_password: str = ""
+    query_password: str = field(default="", repr=False)  # never in a log line or traceback
     ref: str = ""
     variant: str = ""
     coupon: str = ""

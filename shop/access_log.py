@@ -1,4 +1,5 @@
-"""Access logs without credentials: both web servers' request lines pass through ``redact_query``.
+"""Access logs without credentials: both web servers' request lines pass through ``redact_query``
+(``core.log_redaction``, the one redaction rule every log handler also applies).
 
 An order lookup may carry the buyer's ``email`` or ``query_password`` in the query string
 (``GET /api/v1/orders/{order_no}?email=…``, contract §4; the ``POST …/lookup`` form keeps them
@@ -17,36 +18,26 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger as GunicornLogger
 
-# Query parameters whose values never reach a log (compared case-insensitively, decoded).
-SENSITIVE_PARAMS = frozenset({"email", "query_password", "password", "token"})
-REDACTED = "***"
+from core.log_redaction import (
+    REDACTED,
+    SENSITIVE_PARAMS,
+    install_on_handlers,
+    redact_query,
+    redact_query_string,
+)
 
-
-def redact_query_string(query: str) -> str:
-    """``query`` (without the ``?``) with the values of ``SENSITIVE_PARAMS`` replaced by ``***``."""
-    if not query:
-        return query
-    parts = query.split("&")
-    changed = False
-    for i, part in enumerate(parts):
-        name, sep, value = part.partition("=")
-        if value and unquote_plus(name).strip().lower() in SENSITIVE_PARAMS:
-            parts[i] = f"{name}{sep}{REDACTED}"
-            changed = True
-    return "&".join(parts) if changed else query
-
-
-def redact_query(path: str) -> str:
-    """A path or URL (``/a/b?x=1&email=…#frag``) with sensitive query values replaced by ``***``."""
-    if not path or "?" not in path:
-        return path
-    head, _, rest = path.partition("?")
-    query, hash_sign, fragment = rest.partition("#")
-    return f"{head}?{redact_query_string(query)}{hash_sign}{fragment}"
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_PARAMS",
+    "RedactQueryFilter",
+    "RedactingGunicornLogger",
+    "install_uvicorn_redaction",
+    "redact_query",
+    "redact_query_string",
+]
 
 
 class RedactQueryFilter(logging.Filter):
@@ -75,7 +66,12 @@ _QUERY_ATOMS = ("q", "{query_string}e")
 
 
 class RedactingGunicornLogger(GunicornLogger):
-    """gunicorn's logger with credentials redacted from the access log's URL atoms."""
+    """gunicorn's logger with credentials redacted from the access log's URL atoms, and the
+    redaction filter every ``LOGGING`` handler carries on its own error and access handlers."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        install_on_handlers([*self.error_log.handlers, *self.access_log.handlers])
 
     def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)

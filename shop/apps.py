@@ -21,8 +21,10 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.models import Group, User
 
+        from core.log_redaction import register_settings_secrets
         from shop import checks  # noqa: F401 - registers the system checks
         from shop.audit import audit_track, audit_track_m2m
         from shop.models import ShopSettings
@@ -48,3 +50,4 @@ class ShopConfig(AppConfig):
         audit_track_m2m(Group, "permissions", label=("content_type__app_label", "codename"))
         audit_track(ShopSettings)
         post_migrate.connect(_ensure_roles_after_migrate, sender=self, dispatch_uid="kami-roles")
+        register_settings_secrets(settings)

@@ -14,7 +14,9 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+
+from core.log_redaction import install_on_handlers, secret_scope_enter, secret_scope_exit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
@@ -48,6 +50,28 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
 
 
 app.conf.task_routes = (route_task,)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger: Any = None, **kwargs: Any) -> None:
+    """A worker replaces the root logger's handlers with its own (``worker_hijack_root_logger``):
+    they get the same redaction filter as ``LOGGING``'s."""
+    if logger is not None:
+        install_on_handlers(logger.handlers)
+
+
+@task_prerun.connect
+def _enter_secret_scope(task_id: str | None = None, **kwargs: Any) -> None:
+    """Each task is its own secret scope, like a request (``core.log_redaction``)."""
+    if task_id:
+        secret_scope_enter(task_id)
+
+
+@task_postrun.connect
+def _leave_secret_scope(task_id: str | None = None, **kwargs: Any) -> None:
+    if task_id:
+        secret_scope_exit(task_id)
 
 
 @task_postrun.connect

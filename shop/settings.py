@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
+    "core.log_redaction.SecretScopeMiddleware",  # secrets a request decrypts stay out of logs
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,6 +225,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- Email ------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Django's console backend prints delivery emails, keys and all, into the server's log.
+if vars()["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    EMAIL_BACKEND = "core.console_email.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kami <shop@localhost>")
 
 # --- Payments ---------------------------------------------------------------------------------
@@ -249,13 +253,25 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 if not DEBUG and SITE_URL.startswith("https://"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Every handler carries the redaction filter (``core.log_redaction``: no key, password, token
+# or signature reaches a log). Django's own loggers get no handlers of their own (its defaults
+# would print ``django.*`` records, unfiltered, beside ours): they propagate to the root.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "core.log_redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING" if not REDIS_URL else "INFO"},
     },
