@@ -276,6 +276,9 @@ class PaymentEventAdmin(admin.ModelAdmin):
     ]
     readonly_fields = ["payload_pretty", "signature_now"]
 
+    class Media:
+        css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -303,7 +306,7 @@ class PaymentEventAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: PaymentEvent) -> str:
         return format_html(
-            '<pre style="white-space:pre-wrap">{}</pre>',
+            '<pre class="kami-payload">{}</pre>',
             json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False),
         )
 

@@ -71,6 +71,10 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     change_form_template = "admin/cardpool/product_change_form.html"
+
+    class Media:
+        css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
+
     fieldsets = [
         (None, {"fields": ["name", "slug", "category", "description"]}),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
@@ -137,7 +141,7 @@ class ProductAdmin(admin.ModelAdmin):
     def stock_display(self, obj: Product) -> str:
         # Low stock stands out so the owner restocks before buyers see "sold out".
         if obj.stock <= obj.low_stock_threshold:
-            return format_html('<strong style="color:#ba2121">{}</strong>', obj.stock)
+            return format_html('<strong class="kami-low-stock">{}</strong>', obj.stock)
         return str(obj.stock)
 
     @admin.display(description="sold", ordering="sold_count")
