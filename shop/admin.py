@@ -76,7 +76,17 @@ class ProductAdmin(admin.ModelAdmin):
         css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
 
     fieldsets = [
-        (None, {"fields": ["name", "slug", "category", "description"]}),
+        (
+            None,
+            {
+                "fields": ["name", "slug", "category", "description"],
+                "description": (
+                    "The description may use a little HTML: p, br, strong, em, ul/ol/li, h3, "
+                    "h4, code, blockquote, links and images (https:// or this shop's own paths). "
+                    "Anything else is removed when it is shown."
+                ),
+            },
+        ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),

@@ -7,11 +7,12 @@ invalid input is ``422 invalid``, unknown paths and objects ``404 not_found``.
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Router, Schema, Swagger
+from ninja import Field, NinjaAPI, Router, Schema, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from core.errors import ErrorOut, KamiError, NotFound, RateLimited
 from core.money import to_decimal_string
+from shop.rich_text import sanitize_html
 from shop.selectors import product_on_sale, products_on_sale
 
 api = NinjaAPI(
@@ -75,7 +76,10 @@ class ProductOut(Schema):
 
 
 class ProductDetailOut(ProductOut):
-    description: str
+    description: str = Field(
+        description="The owner's description as sanitised HTML (a few formatting tags, links "
+        "and images; no script)."
+    )
 
 
 def product_out(product, *, detail: bool = False) -> dict:
@@ -88,7 +92,7 @@ def product_out(product, *, detail: bool = False) -> dict:
         "category": product.category.slug if product.category else None,
     }
     if detail:
-        data["description"] = product.description
+        data["description"] = sanitize_html(product.description)
     return data
 
 

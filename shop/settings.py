@@ -282,7 +282,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        # Descriptions may embed https:// images; the browser shows those of listed hosts only.
+        "img-src": ["'self'", "data:", *env.list("CSP_IMG_HOSTS", default=[])],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
