@@ -1,28 +1,30 @@
 """Django settings for Kami, read from environment variables (see README "Configuration").
 
-Development needs no configuration at all: SQLite under ``var/``, tasks in-process after commit,
-and secrets generated once into ``var/`` so they stay stable between runs. Production sets
-``DEBUG=0`` and then must provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly:
-start-up stops with a clear message otherwise, because a guessed secret is worse than no shop.
+The defaults are production's: ``DEBUG`` is off unless the environment says ``DEBUG=1`` or the
+checkout carries the development marker ``make run`` writes (``shop.devmode``). Production must
+then provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly: start-up stops with a
+clear message otherwise, because a guessed secret is worse than no shop. Development needs no
+configuration at all: SQLite under ``var/``, tasks in-process after commit, and secrets
+generated once into ``var/`` so they stay stable between runs.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from shop.devmode import default_allowed_hosts, is_development_checkout, var_dir
 from shop.local_secrets import local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("KAMI_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = var_dir(BASE_DIR)
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=is_development_checkout(VAR_DIR))
 TESTING = env.bool("KAMI_TESTING", default=False)
 
 
@@ -34,7 +36,9 @@ def _required_secret(name: str, generate: str) -> str:
     if not DEBUG:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG off Kami refuses to start without it; "
-            f"see README 'Configuration' for how to generate one."
+            f"see README 'Configuration' for how to generate one. (DEBUG is off by default: "
+            f"for development run `make run`, which marks this checkout as development, or "
+            f"set DEBUG=1.)"
         )
     return local_secret(VAR_DIR, name.lower(), generate)
 
@@ -53,7 +57,9 @@ except ValueError:
 # so it is separate. Default: derived from the oldest (last-listed) encryption key.
 CARDKEY_FINGERPRINT_KEY = env.str("CARDKEY_FINGERPRINT_KEY", default="")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=default_allowed_hosts(env.str("HOST", default="127.0.0.1"))
+)
 SITE_URL = env.str(
     "SITE_URL",
     default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.str('PORT', default='8000')}",
