@@ -73,6 +73,10 @@ class PaymentEventAdmin(admin.ModelAdmin):
         "payload_pretty",
     ]
     readonly_fields = ["payload_pretty", "signature_now", "last_error_masked", "headers_masked"]
+
+    class Media:
+        css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
+
     # A provider's payload names the buyer (e.g. Stripe's ``customer_details.email``).
     masked = {
         "short_error": "short_error_masked",
@@ -121,7 +125,7 @@ class PaymentEventAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_masked(self, obj: PaymentEvent) -> str:
         text = json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False)
-        return format_html('<pre style="white-space:pre-wrap">{}</pre>', mask_emails_in(text))
+        return format_html('<pre class="kami-payload">{}</pre>', mask_emails_in(text))
 
     @admin.display(description="signature")
     def signature_now(self, obj: PaymentEvent) -> str:
@@ -134,7 +138,7 @@ class PaymentEventAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: PaymentEvent) -> str:
         return format_html(
-            '<pre style="white-space:pre-wrap">{}</pre>',
+            '<pre class="kami-payload">{}</pre>',
             json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False),
         )
 

@@ -73,8 +73,22 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     change_form_template = "admin/cardpool/product_change_form.html"
+
+    class Media:
+        css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
+
     fieldsets = [
-        (None, {"fields": ["name", "slug", "category", "description"]}),
+        (
+            None,
+            {
+                "fields": ["name", "slug", "category", "description"],
+                "description": (
+                    "The description may use a little HTML: p, br, strong, em, ul/ol/li, h3, "
+                    "h4, code, blockquote, links and images (https:// or this shop's own paths). "
+                    "Anything else is removed when it is shown."
+                ),
+            },
+        ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
@@ -139,7 +153,7 @@ class ProductAdmin(admin.ModelAdmin):
     def stock_display(self, obj: Product) -> str:
         # Low stock stands out so the owner restocks before buyers see "sold out".
         if obj.stock <= obj.low_stock_threshold:
-            return format_html('<strong style="color:#ba2121">{}</strong>', obj.stock)
+            return format_html('<strong class="kami-low-stock">{}</strong>', obj.stock)
         return str(obj.stock)
 
     @admin.display(description="sold", ordering="sold_count")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -137,3 +138,21 @@ def uvicorn_server(application: ASGIApp, *, host: str, port: int):
         log_config=None,  # keep Django's LOGGING; uvicorn's loggers propagate to its root
     )
     return uvicorn.Server(config)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind ``host:port`` now, before anything else starts, and hand the socket to uvicorn
+    (``server.run(sockets=[...])``): a port already in use fails here, with nothing (no task
+    worker) left behind, instead of inside uvicorn after the worker was started.
+
+    Raises ``OSError`` (``EADDRINUSE``, ``EACCES`` …) as ``socket.bind`` does.
+    """
+    bare = host.removeprefix("[").removesuffix("]")
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds its own
+        sock.bind((bare, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,28 +1,30 @@
 """Django settings for Kami, read from environment variables (see README "Configuration").
 
-Development needs no configuration at all: SQLite under ``var/``, tasks in-process after commit,
-and secrets generated once into ``var/`` so they stay stable between runs. Production sets
-``DEBUG=0`` and then must provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly:
-start-up stops with a clear message otherwise, because a guessed secret is worse than no shop.
+The defaults are production's: ``DEBUG`` is off unless the environment says ``DEBUG=1`` or the
+checkout carries the development marker ``make run`` writes (``shop.devmode``). Production must
+then provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly: start-up stops with a
+clear message otherwise, because a guessed secret is worse than no shop. Development needs no
+configuration at all: SQLite under ``var/``, tasks in-process after commit, and secrets
+generated once into ``var/`` so they stay stable between runs.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from shop.devmode import default_allowed_hosts, is_development_checkout, var_dir
 from shop.local_secrets import local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("KAMI_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = var_dir(BASE_DIR)
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=is_development_checkout(VAR_DIR))
 TESTING = env.bool("KAMI_TESTING", default=False)
 
 
@@ -34,7 +36,9 @@ def _required_secret(name: str, generate: str) -> str:
     if not DEBUG:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG off Kami refuses to start without it; "
-            f"see README 'Configuration' for how to generate one."
+            f"see README 'Configuration' for how to generate one. (DEBUG is off by default: "
+            f"for development run `make run`, which marks this checkout as development, or "
+            f"set DEBUG=1.)"
         )
     return local_secret(VAR_DIR, name.lower(), generate)
 
@@ -53,7 +57,9 @@ except ValueError:
 # so it is separate. Default: derived from the oldest (last-listed) encryption key.
 CARDKEY_FINGERPRINT_KEY = env.str("CARDKEY_FINGERPRINT_KEY", default="")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=default_allowed_hosts(env.str("HOST", default="127.0.0.1"))
+)
 SITE_URL = env.str(
     "SITE_URL",
     default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.str('PORT', default='8000')}",
@@ -70,6 +76,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
+    "ninja",  # django-ninja's own templates and static files: /api/v1/docs served offline
     "shop",
     "cardpool",
     "orders",
@@ -82,6 +90,8 @@ MIDDLEWARE = [
     "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
     "core.log_redaction.SecretScopeMiddleware",  # secrets a request decrypts stay out of logs
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "core.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -245,13 +255,52 @@ if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not.")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 
-# --- Sessions and cookies ---------------------------------------------------------------------
+# --- Sessions, cookies and TLS ----------------------------------------------------------------
+# Production with an https:// SITE_URL is served behind a TLS-terminating proxy (docs/
+# deployment.md): its X-Forwarded-Proto is trusted, plain HTTP is redirected, cookies are
+# Secure and browsers are told (HSTS) to come back over HTTPS only.
+SERVED_OVER_TLS = not DEBUG and SITE_URL.startswith("https://")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG and SITE_URL.startswith("https://")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if not DEBUG and SITE_URL.startswith("https://"):
+SESSION_COOKIE_SECURE = SERVED_OVER_TLS
+CSRF_COOKIE_SECURE = SERVED_OVER_TLS
+if SERVED_OVER_TLS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SERVED_OVER_TLS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the app server itself
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SERVED_OVER_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is a promise to browser vendors that is slow to take back: the owner's decision,
+# off by default, so `check --deploy`'s reminder about it (security.W021) is silenced until then.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# --- Security headers (README "Security headers") ----------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
+# No inline script or style anywhere: behaviour lives in static/*.js, data in data-* attributes
+# or <script type="application/json"> blocks. The product page's checkout form posts to the
+# shop, which redirects to Stripe Checkout; Chromium applies form-action to that redirect too,
+# so Stripe's origin is allowed there when Stripe is the provider.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Descriptions may embed https:// images; the browser shows those of listed hosts only.
+        "img-src": ["'self'", "data:", *env.list("CSP_IMG_HOSTS", default=[])],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *(["https://checkout.stripe.com"] if STRIPE_SECRET_KEY else [])],
+    }
+}
 
 # Every handler carries the redaction filter (``core.log_redaction``: no key, password, token
 # or signature reaches a log). Django's own loggers get no handlers of their own (its defaults

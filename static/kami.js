@@ -1,5 +1,7 @@
 // Kami storefront behaviour: copy buttons, and the order page refreshing itself until the
 // keys land (polling now; a push channel can replace it without changing the markup).
+// Every page's script is a file like this one: the Content-Security-Policy allows no inline
+// script, so data reaches scripts through data-* attributes, never through markup.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -15,6 +17,13 @@
       try { document.execCommand("copy"); done(); } catch (e) { /* select-all on the key still works */ }
       area.remove();
     }
+  });
+
+  // Read-only fields meant to be copied (the promoter's link) select themselves on focus; a
+  // listener here, not an onfocus attribute, because the CSP allows no inline script.
+  document.addEventListener("focusin", function (event) {
+    var field = event.target;
+    if (field.matches && field.matches("input[data-select-on-focus]")) field.select();
   });
 
   // Order numbers are upper case (K + date + base32); accept one typed in lower case.

@@ -17,6 +17,7 @@ from cardpool.models import CardKey, ImportBatch
 from orders.models import Order, OrderStatus, PaymentEvent
 from shop.models import ShopSettings
 from tests.factories import OrderFactory, ProductFactory, stock_product
+from tests.html_audit import watch_csp_violations
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -83,7 +84,7 @@ def test_product_changelist_shows_stock_columns(admin_client):
 def test_product_changelist_highlights_low_stock(admin_client):
     stock_product(2, low_stock_threshold=5)
     html = admin_client.get(reverse("admin:shop_product_changelist")).content.decode()
-    assert 'class="field-stock_display"><strong style="color:#ba2121">2</strong>' in html
+    assert 'class="field-stock_display"><strong class="kami-low-stock">2</strong>' in html
 
 
 def test_product_changelist_does_not_query_per_row(admin_client, django_assert_max_num_queries):
@@ -496,6 +497,7 @@ def test_import_page_uploads_with_progress_in_browser(live_server, chromium_brow
     errors: list[str] = []
 
     context = chromium_browser.new_context()
+    csp_violations = watch_csp_violations(context)
     try:
         context.add_cookies(
             [
@@ -522,6 +524,7 @@ def test_import_page_uploads_with_progress_in_browser(live_server, chromium_brow
         context.close()
 
     assert not errors
+    assert not csp_violations
     assert "imported 20000, duplicates 1, skipped 0" in message
     assert any(s.startswith("Uploading") for s in states) and "Processing…" in states
     assert stock == "20000"
