@@ -19,7 +19,6 @@ from django.utils.html import format_html
 from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
 from core.admin import SingletonAdmin
-from core.auth_forms import ThrottledAuthenticationForm
 from core.money import to_decimal_string
 from orders.stock import stock_figures, with_stock
 from shop.models import Category, Product, ShopSettings
@@ -158,7 +157,6 @@ class ShopSettingsAdmin(SingletonAdmin):
     ]
 
 
-admin.site.login_form = ThrottledAuthenticationForm
 admin.site.site_header = "Kami — shop owner"
 admin.site.site_title = "Kami admin"
 admin.site.index_title = "Products, keys, orders and promoters"

@@ -1,9 +1,12 @@
-"""Refuse the seeded demo logins outside development (contract §3)."""
+"""The shop's one authentication backend: the login lockout, then the password, with the seeded
+demo logins refused outside development (contract §3)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
+
+from core.lockout import LockoutCheckMixin
 
 DEMO_LOGINS = frozenset({"admin", "promoter", "promoter2"})
 
@@ -16,3 +19,8 @@ class NoDemoLoginsInProductionBackend(ModelBackend):
         if not settings.DEBUG and username in DEMO_LOGINS and password == username:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+class KamiAuthBackend(LockoutCheckMixin, NoDemoLoginsInProductionBackend):
+    """``AUTHENTICATION_BACKENDS``' only entry: one backend, so every login (and
+    ``force_login``) records the same backend in the session."""
