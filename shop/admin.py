@@ -20,7 +20,6 @@ from django.utils.html import format_html, format_html_join
 from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
 from core.admin import ReadOnlyAdmin, SingletonAdmin
-from core.auth_forms import ThrottledAuthenticationForm
 from core.money import to_decimal_string
 from core.roles import is_owner
 from orders.stock import stock_figures, with_stock
@@ -222,7 +221,6 @@ def _before_after(value: Any) -> tuple[str, str]:
     return ("", str(value))
 
 
-admin.site.login_form = ThrottledAuthenticationForm
 admin.site.site_header = "Kami — shop owner"
 admin.site.site_title = "Kami admin"
 admin.site.index_title = "Products, keys, orders and promoters"

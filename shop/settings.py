@@ -10,6 +10,7 @@ generated once into ``var/`` so they stay stable between runs.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -327,3 +328,46 @@ LOGGING = {
 }
 
 AUTHENTICATION_BACKENDS = ["shop.auth_backends.NoDemoLoginsInProductionBackend"]
+
+# --- Staff authentication: second factor, login lockout, API tokens (issue #9) -----------------
+# Kept in one block, after the lists it extends, so edits elsewhere in this file stay apart.
+# The admin runs on core.admin_site.KamiAdminSite (second factor at login, owner enrolment).
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "core.admin_apps.KamiAdminConfig"
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+# The lockout check, then the password: a locked-out username or address never reaches a hash.
+AUTHENTICATION_BACKENDS = ["shop.auth_backends.KamiAuthBackend"]
+# A password change (set_password, the admin, changepassword) revokes the user's API tokens.
+AUTH_PASSWORD_VALIDATORS += [{"NAME": "commissions.api_tokens.RevokeTokensOnPasswordChange"}]
+
+# The owner must use a second factor on a real server; tests switch it on explicitly.
+KAMI_REQUIRE_OWNER_2FA = env.bool("KAMI_REQUIRE_OWNER_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = "Kami"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no TOTP secrets or recovery codes in the device admin
+
+# django-axes (core.lockout): 10 failed logins per username and, separately, per client address
+# (an IPv6 /64) lock that username or address for 15 minutes after the last counted failure;
+# the owner can unlock earlier in the admin (Axes › Access attempts). Attempts are database rows.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("KAMI_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("KAMI_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.lockout.lockout_address"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Refused attempts while locked do not extend the lock (else a script keeps it shut forever),
+# and a success does not wipe the address's failures against other usernames.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = False  # core.admin_site registers owner-only admins with an unlock action
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False  # no start-up banner in every manage.py command
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # each failed login: one warning, no INFO
+
+# API Bearer tokens (commissions.api_tokens): expire, and at most this many live per user.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+API_TOKENS_PER_USER = 10
