@@ -277,3 +277,23 @@ def audit_track_m2m(
     m2m_changed.connect(
         _on_m2m_changed, sender=through, dispatch_uid=f"kami-audit-m2m-{through._meta.label}"
     )
+
+
+def audit_track_removals_by_people(
+    model: type[models.Model], *, fields: Iterable[str], note: str
+) -> None:
+    """Record deletes of ``model`` made by a person in a request (the owner unlocking a login,
+    say), not the ones its library makes on its own: expired login attempts are cleaned up
+    without anyone deciding anything, and logging those would bury the unlocks."""
+    names = tuple(fields)
+
+    def on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+        request = _current_request.get()
+        if request is None or not getattr(request.user, "is_authenticated", False):
+            return
+        changes = {name: [plain(getattr(instance, name)), None] for name in names}
+        audit_record(action=AuditEntry.Action.DELETE, obj=instance, changes=changes, note=note)
+
+    post_delete.connect(
+        on_delete, sender=model, weak=False, dispatch_uid=f"kami-audit-rm-{model._meta.label_lower}"
+    )

@@ -16,6 +16,8 @@ from django.contrib.auth.models import Permission
 from django.db.models import F
 from django.test import Client
 
+from shop.models import AuditEntry
+
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
 ADMIN_LOGIN = "/admin/login/"
@@ -198,6 +200,10 @@ def test_the_owner_unlocks_a_username_in_the_admin(client, owner, promoter_user)
     )
     assert "Unlocked pro" in response.content.decode()
     assert not AccessAttempt.objects.filter(username="pro").exists()
+    unlocks = AuditEntry.objects.filter(object_type="axes.accessattempt", note="login unlocked")
+    assert unlocks.exists()
+    assert {entry.actor_name for entry in unlocks} == {owner.username}
+    assert {entry.changes["username"][0] for entry in unlocks} == {"pro"}
 
     assert login(client, PROMOTER_LOGIN, "pro", PASSWORD, ip="192.0.2.7").status_code == 302
 
@@ -212,6 +218,9 @@ def test_the_owner_unlocks_an_address_in_the_admin(client, owner):
         "/admin/axes/accessattempt/", {"action": "unlock_addresses", "_selected_action": [row.pk]}
     )
     assert not AccessAttempt.objects.exists()
+    assert AuditEntry.objects.filter(
+        object_type="axes.accessattempt", note="login unlocked", actor_name=owner.username
+    ).exists()
     assert login(client, ADMIN_LOGIN, "owner", PASSWORD).status_code == 302
 
 

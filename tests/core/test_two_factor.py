@@ -24,6 +24,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from shop.models import AuditEntry
+
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
 PASSWORD = "right-pass-9"
@@ -111,6 +113,11 @@ def test_enrolment_shows_a_qr_code_and_the_secret_then_ten_recovery_codes_once(c
     assert sorted(stored) == sorted(codes)
     again = client.get(SETUP).content.decode()
     assert "Recovery codes left" in again and not any(c in again for c in codes)
+
+    audited = AuditEntry.objects.filter(object_type="otp_totp.totpdevice", object_id=device.pk)
+    assert any(e.changes.get("confirmed") == [False, True] for e in audited)
+    assert {e.actor_name for e in audited} == {"support"}
+    assert not any(secret.replace(" ", "") in str(e.changes) for e in audited)
 
 
 def test_a_staff_login_with_a_second_factor_needs_the_code(staff):
@@ -204,7 +211,7 @@ def test_an_owner_in_a_group_is_held_to_it_too(client, settings):
 
     settings.KAMI_REQUIRE_OWNER_2FA = True
     user = get_user_model().objects.create_user("boss", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.create(name="owner"))
+    user.groups.add(Group.objects.get_or_create(name="owner")[0])
     admin_login(client, "boss")
     assert client.get("/admin/")["Location"].startswith(SETUP)
 

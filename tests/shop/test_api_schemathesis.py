@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from commissions.services import api_token_create
+from commissions.api_tokens import api_token_create
 from orders.models import Order
 from riskrules.models import RiskRule
 from tests.commissions.factories import PromoterFactory
