@@ -152,6 +152,22 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Live updates (contract §7, ``orders.live``): Redis pub/sub between processes, or in memory
+# within the one ``make run`` process. Pub/sub channels ignore Redis's database number, so the
+# prefix is what keeps two shops (or two test runs) on one Redis apart.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5}],
+                "prefix": f"{env.str('KAMI_CACHE_PREFIX', default='kami')}:live:",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 # Celery: a real worker on Redis in production; in-process after commit without REDIS_URL.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
