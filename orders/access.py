@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hmac
 
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 
 from core.errors import RateLimited
@@ -41,21 +40,18 @@ _DUMMY_EMAIL = "no-order@kami.invalid"
 
 
 def orders_in_cookie(request: HttpRequest) -> list[str]:
-    return orders_in_cookie_value(request.COOKIES.get(COOKIE))
+    value = request.get_signed_cookie(COOKIE, default="", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE)
+    return [no for no in (value or "").split(",") if no]
 
 
 def orders_in_cookie_value(raw: str | None) -> list[str]:
-    """The orders a raw ``kami_orders`` cookie value grants, as ``get_signed_cookie`` reads
-    it; for callers with cookies but no request (the order page's WebSocket)."""
+    """The orders a raw ``kami_orders`` cookie value grants, read exactly as the pages read it
+    (``get_signed_cookie``); for callers with cookies but no request (the order's socket)."""
     if not raw:
         return []
-    try:
-        value = signing.get_cookie_signer(salt=COOKIE + COOKIE_SALT).unsign(
-            raw, max_age=COOKIE_MAX_AGE
-        )
-    except signing.BadSignature:
-        return []
-    return [no for no in value.split(",") if no]
+    request = HttpRequest()
+    request.COOKIES[COOKIE] = raw
+    return orders_in_cookie(request)
 
 
 def grant_access(request: HttpRequest, response: HttpResponse, order_no: str) -> None:

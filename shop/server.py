@@ -95,6 +95,17 @@ class Lifespan:
                 return
 
 
+def websocket_application() -> ASGIApp:
+    """The ``"websocket"`` route: Channels' URL router for ``shop.routing``, behind the origin
+    check (a socket opened by a page of another site is refused like a stranger)."""
+    from channels.routing import URLRouter
+    from channels.security.websocket import AllowedHostsOriginValidator
+
+    from shop.routing import websocket_urlpatterns
+
+    return AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
+
+
 def build_application(threads: int | None = None) -> ProtocolRouter:
     """Kami's ASGI application: HTTP through Django's WSGI handler on ``threads`` threads,
     WebSockets through Channels.
@@ -107,12 +118,7 @@ def build_application(threads: int | None = None) -> ProtocolRouter:
     threads = threads or web_threads()
     http = WSGIMiddleware(get_wsgi_application(), workers=threads)
 
-    from channels.routing import URLRouter
-    from channels.security.websocket import AllowedHostsOriginValidator
-
-    from shop.routing import websocket_urlpatterns
-
-    websocket = AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
+    websocket = websocket_application()
 
     def shutdown() -> None:
         # Queued requests were already answered or abandoned by the server's graceful
