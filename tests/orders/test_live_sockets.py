@@ -242,7 +242,7 @@ def test_nothing_is_pushed_before_commit_or_for_a_rollback(order):
 def test_a_dead_channel_layer_never_fails_the_order(order, caplog):
     dead = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0"}], "prefix": "dead"},
         }
     }
