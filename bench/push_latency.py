@@ -79,14 +79,13 @@ def stop(process: subprocess.Popen) -> None:
 def measure(port: int, orders: list, secret: str) -> dict:
     from websockets.sync.client import connect
 
+    from orders.models import Order
     from orders.payments.stripe_events import (
         build_event,
         checkout_session_object,
         encode,
         sign_payload,
     )
-
-    from orders.models import Order
 
     push, http_ms, committed = [], [], []
     origin = f"http://127.0.0.1:{port}"
