@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -40,8 +41,10 @@ FEED_GROUP = "orders.feed"
 # A send that takes longer than this is abandoned (Redis unreachable or silent).
 SEND_TIMEOUT_SECONDS = 2.0
 
-_bound_loop: asyncio.AbstractEventLoop | None = None
-_own_loop: asyncio.AbstractEventLoop | None = None
+# Each loop with the pid of the process it runs in: a forked child (a prefork Celery worker)
+# inherits the objects but not the threads running them, and must start its own.
+_bound_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+_own_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
 _own_loop_lock = threading.Lock()
 
 
@@ -138,21 +141,23 @@ def bind_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     """Send through ``loop`` (the ASGI server's, which owns this process's channel layer);
     ``None`` unbinds it (server shut down)."""
     global _bound_loop
-    _bound_loop = loop
+    _bound_loop = (os.getpid(), loop) if loop is not None else None
 
 
 def _sender_loop() -> asyncio.AbstractEventLoop:
-    loop = _bound_loop
-    if loop is not None and loop.is_running():
-        return loop
+    pid = os.getpid()
+    bound = _bound_loop
+    if bound is not None and bound[0] == pid and bound[1].is_running():
+        return bound[1]
     global _own_loop
     with _own_loop_lock:
-        if _own_loop is None or _own_loop.is_closed():
-            _own_loop = asyncio.new_event_loop()
+        if _own_loop is None or _own_loop[0] != pid or _own_loop[1].is_closed():
+            loop = asyncio.new_event_loop()
             threading.Thread(
-                target=_own_loop.run_forever, name="kami-live-publisher", daemon=True
+                target=loop.run_forever, name="kami-live-publisher", daemon=True
             ).start()
-        return _own_loop
+            _own_loop = (pid, loop)
+        return _own_loop[1]
 
 
 async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:

@@ -64,3 +64,17 @@ def test_the_hook_adds_no_query_to_the_transition(monkeypatch):
     with_hook = queries(first)
     monkeypatch.setattr(transitions, "status_changed", lambda order, status: None)
     assert with_hook == queries(second)
+
+
+def test_a_forked_process_starts_its_own_sender_loop(monkeypatch):
+    """A prefork worker's child inherits the parent's loop object but not its thread."""
+    import asyncio
+    import os
+
+    inherited = asyncio.new_event_loop()  # never run: as the child sees the parent's
+    monkeypatch.setattr(live, "_own_loop", (os.getpid() + 1, inherited))
+    monkeypatch.setattr(live, "_bound_loop", (os.getpid() + 1, inherited))
+    loop = live._sender_loop()
+    assert loop is not inherited
+    assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "sent"), loop).result(5) == "sent"
+    inherited.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -53,8 +54,25 @@ def elsewhere(function: Callable) -> Callable[..., Awaitable]:
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    """Run an async scenario on a fresh event loop, as the tests are synchronous."""
-    async_to_sync(scenario)()
+    """Run an async scenario on a fresh event loop, in a thread of its own: the browser tests
+    leave Playwright's loop running in the main thread, where ``async_to_sync`` refuses. The
+    consumers' database calls run in that thread too; its connection is closed after."""
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            async_to_sync(scenario)()
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the scenario did not finish"
+    if failure:
+        raise failure[0]
 
 
 def socket(path: str, *, cookie: str = "", origin: str | None = None) -> WebsocketCommunicator:
