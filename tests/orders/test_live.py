@@ -78,3 +78,39 @@ def test_a_forked_process_starts_its_own_sender_loop(monkeypatch):
     assert loop is not inherited
     assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "sent"), loop).result(5) == "sent"
     inherited.close()
+
+
+def test_a_payment_event_that_fails_is_a_line_in_the_feed(sent, monkeypatch):
+    """The transaction rolled back, so no status changed; the feed says it failed, and why."""
+    from django.conf import settings
+
+    import orders.delivery as delivery
+    from orders.payments.inbox import payment_event_receive
+    from orders.payments.processing import payment_event_process
+    from orders.payments.stripe_events import (
+        build_event,
+        checkout_session_object,
+        encode,
+        sign_payload,
+    )
+
+    order = OrderFactory(product=stock_product(1))
+    payload = encode(build_event("checkout.session.completed", checkout_session_object(order)))
+    event, _ = payment_event_receive(
+        payload=payload, signature=sign_payload(payload, settings.STRIPE_WEBHOOK_SECRET)
+    )
+
+    def boom(**kwargs):
+        raise RuntimeError("ledger unavailable")
+
+    monkeypatch.setattr(delivery, "commissions_post_for_order", boom)
+    with pytest.raises(RuntimeError):
+        payment_event_process(event_id=event.pk)
+    [[(group, line)]] = sent
+    assert group == live.FEED_GROUP
+    assert (line["event"], line["order_no"], line["status"]) == (
+        "failure",
+        order.order_no,
+        "failed",
+    )
+    assert line["error"] == "RuntimeError: ledger unavailable"
