@@ -25,3 +25,7 @@ def test_the_feed_page_is_for_staff_and_lists_orders_masked(client):
     assert "r***@example.com" in html and "reader@example.com" not in html
     assert 'data-socket-path="/ws/admin/orders"' in html
     assert "<script>" not in html  # the strict CSP: behaviour from static files only
+
+
+def test_the_admin_home_links_to_the_feed(admin_client):
+    assert 'href="/admin/live/"' in admin_client.get("/admin/").content.decode()
