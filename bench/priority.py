@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchdb import ROOT, configure, throwaway_database
 from load import LoadClient, redis_cleanup, wire
-from report import git_commit, now_utc, percentile, table, write_section
+from report import git_commit, loadavg, now_utc, percentile, table, write_section
 from stack import Stack, StackConfig
 
 VIP = "bench-vip"
@@ -189,11 +189,12 @@ def run_lane(lane: str, *, args, env: dict, logdir: Path, maker) -> dict:
     return row
 
 
-def render(rows: list[dict], args, command: str) -> str:
+def render(rows: list[dict], args, command: str, loads: tuple[str]) -> str:
     lines = [
         "## Priority lane: 10 priority orders in a flood of 200",
         "",
-        f"`bench/priority.py` ({now_utc()}, commit {git_commit(ROOT)}; `{command}`): "
+        f"`bench/priority.py` ({now_utc()}, commit {git_commit(ROOT)}; `{command}`; load "
+        f"average {loads[0]} at the start, {loadavg()} at the end): "
         f"{args.flood} small orders (9.90) and {args.priority} priority orders (half above "
         f"the owner's priority amount of {PRIORITY_AMOUNT / 100:.2f}, half by returning "
         "buyers) paid by one burst of signed webhooks, 32 at a time, the priority ones spread "
@@ -285,6 +286,7 @@ def main() -> int:
     logdir = Path(tempfile.mkdtemp(prefix=f"kami-bench-priority-{run}-"))
     command = "bench/priority.py " + " ".join(sys.argv[1:])
     rows: list[dict] = []
+    loads = (loadavg(),)
     try:
         with throwaway_database():
             from django.db import connection
@@ -310,7 +312,7 @@ def main() -> int:
                 maker.close()
     finally:
         redis_cleanup(args.redis, run)
-    text = render(rows, args, command)
+    text = render(rows, args, command, loads)
     print("\n" + text)
     if args.output != "-":
         write_section(Path(args.output), "priority", text)
