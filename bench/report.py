@@ -339,7 +339,10 @@ Celery; `bench/loadgen.py` is the load generator (its own process, asyncio, raw 
 `bench/seed.py` seeds the shop and makes orders with `order_create`; `bench/floor.py` is the
 bare-SQL floor; `bench/cpu.py` reads `/proc`; `bench/report.py` writes this page. Two older,
 narrower benchmarks remain: `bench/payment_to_key.py` (in-process payment → key) and
-`bench/risk_overhead.py` (what risk rules cost a checkout).
+`bench/risk_overhead.py` (what risk rules cost a checkout). Two more write the sections at the
+end of this page, which `make bench` keeps: `bench/push_latency.py` (webhook → "delivered" on
+the order page's WebSocket, with and without Redis, ~2 min) and `bench/priority.py` (the
+priority lane under a flood, ~5 min).
 """
 
 
