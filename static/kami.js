@@ -74,7 +74,15 @@
     } catch (e) {
       return startPolling();
     }
-    socket.onopen = function () { panel.setAttribute("data-live", "socket"); };
+    // A message lost on its way (its publish failed while this socket stayed up) would leave
+    // the page waiting: a slow safety read, once a minute, bounds that wait.
+    var safety = null;
+    socket.onopen = function () {
+      panel.setAttribute("data-live", "socket");
+      safety = setInterval(function () {
+        refresh().then(function (status) { if (!WAITING[status]) socket.close(1000); });
+      }, 60000);
+    };
     socket.onmessage = function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -85,7 +93,10 @@
     };
     // Refused, unreachable or dropped: polling takes over (onclose follows every onerror).
     // (startPolling does nothing once the order stopped waiting.)
-    socket.onclose = function () { startPolling(); };
+    socket.onclose = function () {
+      if (safety) clearInterval(safety);
+      startPolling();
+    };
   }
 
   if (WAITING[panel.getAttribute("data-status")]) subscribe();
