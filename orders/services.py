@@ -153,6 +153,11 @@ def order_create(*, req: CheckoutRequest) -> Order:
         email=email,
         client_ip=req.client_ip,
     )
+    # Outside the transaction: a delivered order of this buyer is a fact no lock protects,
+    # and the checkout's locks are held no longer for it.
+    priority = is_priority_checkout(
+        amount=ctx.amount, priority_amount=shop.priority_amount, identity=identity
+    )
     try:
         with transaction.atomic():
             lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
@@ -175,11 +180,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 ref_code=(req.ref or "").strip().upper()[:32],
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
-                priority=is_priority_checkout(
-                    amount=product.price * req.quantity,
-                    priority_amount=shop.priority_amount,
-                    identity=identity,
-                ),
+                priority=priority,
             )
             _reserve_stock(order=order, now=now)
             event_order_created(order)
