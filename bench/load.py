@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchdb import ROOT, configure, force_drop_database, throwaway_database
-from report import git_commit, loadavg, machine, now_utc, percentile, render
+from report import git_commit, keep_sections, loadavg, machine, now_utc, percentile, render
 from stack import Stack, StackConfig, _die_with_parent
 
 DB_PREFIX = "bench_kami_load_"
@@ -1052,7 +1052,9 @@ def main() -> int:
     text = render(res)
     print("\n" + text)
     if args.output != "-" and not failure:
-        Path(args.output).write_text(text)
+        # bench/priority.py's and bench/push_latency.py's sections stay on the page.
+        previous = Path(args.output).read_text() if Path(args.output).exists() else ""
+        Path(args.output).write_text(keep_sections(previous, text))
         print(f"written to {args.output}")
     if failure:
         print(f"process logs kept in {logdir}", file=sys.stderr)

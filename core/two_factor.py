@@ -24,6 +24,7 @@ import qrcode.image.svg
 from django.conf import settings
 from django.db import transaction
 from django.utils.safestring import SafeString, mark_safe
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -55,6 +56,22 @@ def is_verified(user: Any) -> bool:
 
 def second_factor_satisfied(user: Any) -> bool:
     return not has_second_factor(user) or is_verified(user)
+
+
+def admin_session_allowed(user: Any, session: Any) -> bool:
+    """What the admin site asks of a request, for a connection that has only the session (the
+    owner's live feed socket, where ``django_otp``'s middleware never ran): an active staff
+    account, verified with the device the session was opened with if it has one, and an owner
+    who must enrol has done so."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if not (user.is_active and user.is_staff) or owner_must_enrol(user):
+        return False
+    if not has_second_factor(user):
+        return True
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return bool(device is not None and device.user_id == user.pk and device.confirmed)
 
 
 def owner_must_enrol(user: Any) -> bool:

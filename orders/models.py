@@ -104,6 +104,13 @@ class Order(models.Model):
         ),
     )
     disputed_at = models.DateTimeField(null=True, blank=True)
+    priority = models.BooleanField(
+        default=False,
+        help_text=(
+            "Delivered in the priority lane: its amount reached the shop's priority amount, "
+            "or its buyer had a delivered order before (orders.priority)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

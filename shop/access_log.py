@@ -8,7 +8,9 @@ the logs could open the order and its keys. Both servers therefore log the URL w
 values replaced by ``***``; everything else (the path, other parameters, their order) stays.
 
 - uvicorn (``manage.py serve``, ``shop.server``): ``RedactQueryFilter`` on the ``uvicorn.access``
-  logger rewrites the path argument of each record before any handler formats it.
+  logger rewrites the path argument of each record before any handler formats it, and
+  ``RedactWebSocketFilter`` does the same for the WebSocket handshake lines uvicorn writes to
+  ``uvicorn.error`` (``/ws/orders/{order_no}?email=…``, contract §7).
 - gunicorn (production): ``--logger-class shop.access_log.RedactingGunicornLogger`` rewrites
   every atom that carries a URL or query string (``%(r)s``, ``%(q)s``, ``%(f)s``, the
   ``RAW_URI``/``QUERY_STRING`` environ atoms, the Referer header) before the line is formatted.
@@ -53,11 +55,34 @@ class RedactQueryFilter(logging.Filter):
         return True
 
 
+class RedactWebSocketFilter(logging.Filter):
+    """For ``uvicorn.error``: redact the path in its ``'%s - "WebSocket %s" …'`` handshake lines
+    (``(client, path)`` arguments). Never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (
+            isinstance(args, tuple)
+            and len(args) >= 2
+            and isinstance(args[1], str)
+            and isinstance(record.msg, str)
+            and '"WebSocket %s"' in record.msg
+        ):
+            redacted = redact_query(args[1])
+            if redacted != args[1]:
+                record.args = args[:1] + (redacted,) + args[2:]
+        return True
+
+
 def install_uvicorn_redaction() -> None:
-    """Add ``RedactQueryFilter`` to the ``uvicorn.access`` logger (once, however often called)."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactQueryFilter) for f in access.filters):
-        access.addFilter(RedactQueryFilter())
+    """Add the filters to uvicorn's loggers (once each, however often called)."""
+    for name, kind in (
+        ("uvicorn.access", RedactQueryFilter),
+        ("uvicorn.error", RedactWebSocketFilter),
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 # gunicorn atoms holding a whole URL (path and query) and those holding only a query string.

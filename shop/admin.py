@@ -170,6 +170,7 @@ class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
         ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
+        ("Delivery", {"fields": ["priority_amount"]}),
     ]
 
 

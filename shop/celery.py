@@ -1,10 +1,12 @@
 """The Celery application. Without ``REDIS_URL`` tasks run eagerly, after commit, in-process.
 
-Two queues: ``KAMI_TASK_QUEUE`` (default ``kami``) for the work a buyer waits on — payment
-events, deliveries, backorders, expiry — and ``<that>-notify`` for side effects — delivery
-emails and owner alerts — so a slow mail server or a burst of emails never delays a key.
-Production runs one worker per queue (``docker-compose.yml``); ``make run`` and the tests
-run one worker consuming both.
+Three queues: ``KAMI_TASK_QUEUE`` (default ``kami``) for the work a buyer waits on — payment
+events, deliveries, backorders, expiry —, ``<that>-priority`` for the payment events of
+priority orders (high amounts, returning buyers: ``orders.priority``, which routes them when
+the webhook stores the event) so a flood of small orders never delays them, and
+``<that>-notify`` for side effects — delivery emails and owner alerts — so a slow mail server
+or a burst of emails never delays a key. Production runs one worker per queue
+(``docker-compose.yml``); ``make run`` and the tests run one worker consuming all three.
 """
 
 from __future__ import annotations

@@ -108,6 +108,15 @@ class ShopSettings(SingletonModel):
     max_unpaid_per_ip = models.PositiveIntegerField(
         default=2, help_text="Most unpaid orders one client IP may hold at once."
     )
+    priority_amount = models.BigIntegerField(
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=(
+            "Orders of at least this amount (minor units of the order's currency: 5000 means "
+            "50.00) are delivered in the priority lane, ahead of a flood of small ones; "
+            "returning buyers always are. 0 turns the amount rule off."
+        ),
+    )
 
     class Meta:
         verbose_name = "shop settings"

@@ -36,16 +36,22 @@ def celery_worker_command(
     with_beat: bool = False,
     notify: bool = True,
     pool: str | None = None,
+    priority: bool | None = None,
 ) -> list[str]:
     """``python -m celery -A shop worker …`` consuming ``queue`` and, with ``notify``, its
-    side-effect queue (``shop.celery.notify_queue``) too.
+    side-effect queue (``shop.celery.notify_queue``) too; with ``priority`` (default: as
+    ``notify``, one worker doing everything) its priority queue (``orders.priority``).
 
     ``solo`` runs tasks in the worker's main process (tests and benchmarks: one process to
     watch and kill, and it skips the cluster chatter it does not need). ``pool``: Celery's pool
     type (``prefork``, ``threads``, …).
     """
-    queues = f"{queue},{queue}-notify" if notify else queue
-    command = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queues]
+    queues = [queue]
+    if notify if priority is None else priority:
+        queues.append(f"{queue}-priority")
+    if notify:
+        queues.append(f"{queue}-notify")
+    command = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", ",".join(queues)]
     command.append(f"--loglevel={loglevel}")
     if solo:
         command += ["--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]

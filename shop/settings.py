@@ -165,6 +165,26 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Live updates (contract §7, ``orders.live``): Redis between processes, or in memory within
+# the one ``make run`` process. Channels' list-based Redis layer, not its pub/sub one: that one
+# polls every 100 ms while a process has no subscription, so the first socket of a quiet shop
+# heard of its delivery up to 0.1 s late (bench/push_latency.py). Keys under the cache prefix,
+# so two shops (or two test runs) on one Redis stay apart; an owner's feed left open for days
+# stays in its group (group_expiry).
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5}],
+                "prefix": f"{env.str('KAMI_CACHE_PREFIX', default='kami')}:live:",
+                "group_expiry": 7 * 24 * 3600,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 # Celery: a real worker on Redis in production; in-process after commit without REDIS_URL.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None

@@ -95,3 +95,17 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def asgi_server(tmp_path, transactional_db):
+    """``manage.py serve`` (what ``make run`` starts: uvicorn, HTTP and WebSockets, in-process
+    tasks, no Redis) on the test database, for journeys that need the order page's socket;
+    ``live_server`` speaks HTTP only. ``.url`` is its address, ``.log_path`` its output."""
+    from tests.serving import serving
+
+    log_path = tmp_path / "serve.log"
+    with serving(log_path, WEB_THREADS="2") as process:
+        process.url = f"http://127.0.0.1:{process.port}"  # type: ignore[attr-defined]
+        process.log_path = log_path  # type: ignore[attr-defined]
+        yield process
