@@ -1,15 +1,18 @@
-# Kami production image: gunicorn serving the shop, the admin and the API.
+# Kami production image: gunicorn serving the shop, the admin, the API and the WebSockets
+# (the ASGI app, shop.asgi, in uvicorn workers: HTTP on WEB_THREADS threads per worker).
 # The same image runs the Celery worker and beat (see docker-compose.yml).
 FROM python:3.11-slim
 
 # KAMI_VAR_DIR: var/ holds the collected static files (and nothing else in production).
 # WEB_CONCURRENCY: gunicorn's worker count; override per host (about 2 x CPU cores + 1).
+# WEB_THREADS: request threads, hence PostgreSQL connections, per worker (shop/server.py).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     KAMI_VAR_DIR=/app/var \
-    WEB_CONCURRENCY=3
+    WEB_CONCURRENCY=3 \
+    WEB_THREADS=4
 
 RUN groupadd --system --gid 1000 kami \
  && useradd --system --uid 1000 --gid kami --home-dir /app --no-create-home \
@@ -36,7 +39,8 @@ USER kami
 EXPOSE 8000
 
 # Workers: WEB_CONCURRENCY (above). No control socket: $HOME (/app) is read-only for kami.
-CMD ["gunicorn", "shop.wsgi:application", "--bind", "0.0.0.0:8000", \
+CMD ["gunicorn", "shop.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker", \
+     "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-", "--logger-class", "shop.access_log.RedactingGunicornLogger", \
      "--timeout", "30", "--graceful-timeout", "30", \
      "--no-control-socket"]

@@ -16,7 +16,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The development shop. Settings default to production (DEBUG off); shop.devmode marks this
+# checkout as development (var/DEVELOPMENT) after refusing a non-loopback HOST unless told
+# twice (DEBUG=1 KAMI_EXPOSE_DEV_SHOP=yes-anyone-can-take-free-keys), see README.
 run: $(VENV)/.installed
+	$(BIN)/python -m shop.devmode
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py serve

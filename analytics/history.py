@@ -296,7 +296,8 @@ WITH draws AS (
 INSERT INTO orders_order (order_no, product_id, quantity, unit_price, amount, currency, email,
     buyer_identity, query_password_hash, client_ip, user_agent, ref_code, status,
     hold_expires_at, payment_provider, checkout_session_id, payment_intent, paid_amount,
-    paid_currency, refunded_amount, queued_at, disputed_at, created_at, paid_at, delivered_at)
+    paid_currency, refunded_amount, queued_at, disputed_at, created_at, paid_at, delivered_at,
+    priority)
 SELECT
     'H' || lpad(n::text, 11, '0'), ({product_ids})[p], qty, ({prices})[p], total, 'USD',
     email, email, '', ('198.51.' || (n %% 250) || '.' || (n / 250 %% 250))::inet, 'history',
@@ -313,7 +314,8 @@ SELECT
     at,
     CASE WHEN paid THEN pay_time END,
     CASE WHEN status IN ('delivered', 'refunded')
-         THEN pay_time + make_interval(secs => latency_ms / 1000.0) END
+         THEN pay_time + make_interval(secs => latency_ms / 1000.0) END,
+    r_who >= 0.6  -- returning buyers go to the priority lane (orders.priority)
 FROM (SELECT f.*, status NOT IN ('pending', 'expired', 'cancelled') AS paid FROM fated f) o
 """  # noqa: S608 - numbers and constant codes formatted in; values bound
 

@@ -37,8 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchdb import ROOT, configure, force_drop_database, throwaway_database
-from doc_sections import keep_sections
-from report import git_commit, loadavg, machine, now_utc, percentile, render
+from report import git_commit, keep_sections, loadavg, machine, now_utc, percentile, render
 from stack import Stack, StackConfig, _die_with_parent
 
 DB_PREFIX = "bench_kami_load_"
@@ -1053,7 +1052,7 @@ def main() -> int:
     text = render(res)
     print("\n" + text)
     if args.output != "-" and not failure:
-        # Sections other benchmarks own (bench/reports.py) are kept as they were.
+        # bench/priority.py's, bench/push_latency.py's and bench/reports.py's sections stay.
         previous = Path(args.output).read_text() if Path(args.output).exists() else ""
         Path(args.output).write_text(keep_sections(previous, text))
         print(f"written to {args.output}")

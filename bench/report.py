@@ -339,5 +339,50 @@ Celery; `bench/loadgen.py` is the load generator (its own process, asyncio, raw 
 `bench/seed.py` seeds the shop and makes orders with `order_create`; `bench/floor.py` is the
 bare-SQL floor; `bench/cpu.py` reads `/proc`; `bench/report.py` writes this page. Two older,
 narrower benchmarks remain: `bench/payment_to_key.py` (in-process payment → key) and
-`bench/risk_overhead.py` (what risk rules cost a checkout).
+`bench/risk_overhead.py` (what risk rules cost a checkout). Two more write the sections at the
+end of this page, which `make bench` keeps: `bench/push_latency.py` (webhook → "delivered" on
+the order page's WebSocket, with and without Redis, ~2 min) and `bench/priority.py` (the
+priority lane under a flood, ~5 min).
 """
+
+
+# --- sections other benchmarks own on the same page -----------------------------------------
+# ``bench/priority.py`` and ``bench/push_latency.py`` write their figures into docs/benchmarks.md
+# between markers; ``make bench`` rewrites the rest of the page and keeps those sections.
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section {name} -->", f"<!-- /section {name} -->"
+
+
+def sections_of(text: str) -> list[str]:
+    """Every marked section of ``text``, markers included, in order."""
+    out, pos = [], 0
+    while (start := text.find("<!-- section ", pos)) != -1:
+        name = text[start + len("<!-- section ") : text.index(" -->", start)]
+        end_marker = _markers(name)[1]
+        end = text.find(end_marker, start)
+        if end == -1:
+            break
+        out.append(text[start : end + len(end_marker)])
+        pos = end + len(end_marker)
+    return out
+
+
+def keep_sections(old: str, new: str) -> str:
+    """``new`` with the marked sections of ``old`` that ``new`` lacks appended."""
+    kept = [s for s in sections_of(old) if s.split(" -->", 1)[0] not in new]
+    return new.rstrip("\n") + "".join(f"\n\n{s}" for s in kept) + "\n" if kept else new
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Put ``body`` in ``path`` as section ``name``, replacing an earlier one or appending."""
+    start, end = _markers(name)
+    section = f"{start}\n{body.strip()}\n{end}"
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n{section}\n"
+    path.write_text(text)

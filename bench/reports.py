@@ -11,7 +11,8 @@ middleware, template) — for the last 30 days and for the last 365. Beside them
 by-day and hour × weekday figures read straight from ``orders_order`` (the floor the rollups
 are measured against), and what a report costs right after 1,000 refunds of yesterday's orders
 (the refresh of the hours they touched, inside the report). Writes its section of
-docs/benchmarks.md (``<!-- reports:start -->``) and leaves the rest of the page as it is.
+docs/benchmarks.md (``<!-- section reports -->``, ``report.write_section``) and leaves the
+rest of the page as it is.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ import time
 from pathlib import Path
 
 from benchdb import ROOT, configure, throwaway_database
-from doc_sections import write_section
-from report import fmt, git_commit, loadavg, machine, now_utc, table
+from report import fmt, git_commit, loadavg, machine, now_utc, table, write_section
 
 TARGET_MS = 300
 

@@ -35,12 +35,17 @@ class StackConfig:
     mail_queue: str | None = None
     mail_pool: str = "threads"
     mail_concurrency: int = 4
+    # The priority lane ("<task queue>-priority") and its own worker, as in production
+    # (docker-compose.yml "priority-worker"); None: the task worker consumes it too.
+    priority_queue: str | None = None
+    priority_concurrency: int = 2
 
     def db_connections(self) -> int:
         """Most PostgreSQL connections the stack may hold (one per worker thread/process)."""
         task = 1 if self.pool == "solo" else self.concurrency
         mail = (1 if self.mail_pool == "solo" else self.mail_concurrency) if self.mail_queue else 0
-        return self.web_workers + task + mail
+        priority = self.priority_concurrency if self.priority_queue else 0
+        return self.web_workers + task + mail + priority
 
     def describe(self) -> str:
         def worker(pool: str, concurrency: int) -> str:
@@ -55,6 +60,11 @@ class StackConfig:
             )
         else:
             text += " (also consuming the notify queue)"
+        if self.priority_queue:
+            text += (
+                f"; priority worker on '{self.priority_queue}' "
+                f"{worker('threads', self.priority_concurrency)}"
+            )
         return text
 
 
@@ -133,9 +143,23 @@ class Stack:
                 pool=cfg.pool,
                 concurrency=cfg.concurrency,
                 notify=not cfg.mail_queue,
+                priority=not cfg.priority_queue,
             )
             + ["-n", f"bench-{run_id}@%h"],  # unique: other workers may share this Redis
         )
+        if cfg.priority_queue:
+            self._spawn(
+                "celery-priority",
+                _worker_command(
+                    celery_worker_command,
+                    queue=cfg.priority_queue,
+                    pool="threads",
+                    concurrency=cfg.priority_concurrency,
+                    notify=False,
+                    priority=False,
+                )
+                + ["-n", f"bench-priority-{run_id}@%h"],
+            )
         if cfg.mail_queue:
             self._spawn(
                 "celery-notify",
@@ -202,9 +226,11 @@ class Stack:
         self._logs.clear()
 
 
-def _worker_command(build, *, queue: str, pool: str, concurrency: int, notify: bool) -> list:
+def _worker_command(
+    build, *, queue: str, pool: str, concurrency: int, notify: bool, priority: bool = True
+) -> list:
     """``shop.processes.celery_worker_command`` for this pool; older versions of it took no
-    ``pool`` or ``notify``, so those are passed only when it knows them."""
+    ``pool``, ``notify`` or ``priority``, so those are passed only when it knows them."""
     known = inspect.signature(build).parameters
     kwargs: dict = {"queue": queue, "loglevel": "WARNING"}
     if pool == "solo":
@@ -215,6 +241,8 @@ def _worker_command(build, *, queue: str, pool: str, concurrency: int, notify: b
             kwargs["pool"] = pool
     if "notify" in known:
         kwargs["notify"] = notify
+    if "priority" in known:
+        kwargs["priority"] = priority
     command = build(**kwargs)
     if pool != "solo" and "pool" not in known:
         command.append(f"--pool={pool}")

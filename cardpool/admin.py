@@ -4,8 +4,9 @@ Keys enter only through imports (``keys_import`` encrypts and de-duplicates; a p
 would do neither) and leave sale only by voiding or selling, so these pages are read-only
 apart from the "void" action. The ciphertext and fingerprint are excluded everywhere: even
 encrypted they are no business of a browser, and the fingerprint would let anyone with a
-candidate key confirm it is in the pool. The one place plaintext keys appear in the admin is
-the order page, for superusers (see ``orders.admin``).
+candidate key confirm it is in the pool. For the same reason only the owner may search by a
+pasted key: for anyone else the search would answer "is this key ours?" (issue #9). The one
+place plaintext keys appear in the admin is the owner's recorded reveal (``orders.admin``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cardpool.crypto import fingerprint
 from cardpool.models import CardKey, ImportBatch
 from cardpool.services import keys_void
 from core.admin import ReadOnlyAdmin
+from core.roles import is_owner
 
 SECRET_FIELDS = ["secret", "fingerprint"]
 
@@ -28,7 +30,10 @@ class CardKeyAdmin(admin.ModelAdmin):
     list_filter = ["status", "product"]
     list_select_related = ["product", "order", "batch__product"]
     search_fields = ["=order__order_no"]
-    search_help_text = "An order number, or paste a whole key to find it (matched by fingerprint)."
+    search_help_text = (
+        "An order number. The shop owner may also paste a whole key to find it (matched by "
+        "fingerprint)."
+    )
     exclude = SECRET_FIELDS
     readonly_fields = ["product", "status", "order", "slot", "batch", "created_at", "sold_at"]
     actions = ["void_selected"]
@@ -40,10 +45,10 @@ class CardKeyAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet[CardKey], bool]:
         """Also find a key by its plaintext: the term is fingerprinted, so the owner can ask
         "is this key (reported by a buyer) ours, and who got it?" without any secret being
-        stored or shown."""
+        stored or shown. Only the owner's searches do this: see the module docstring."""
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
-        if term:
+        if term and is_owner(request.user):
             results = results | queryset.filter(fingerprint=fingerprint(term))
         return results, may_have_duplicates
 

@@ -13,8 +13,10 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+from core.log_redaction import register_secret
 
 
 def _keys() -> list[str]:
@@ -41,11 +43,29 @@ def encrypt_secret(secret: str) -> bytes:
 
 
 def decrypt_secret(token: bytes | memoryview) -> str:
-    return fernet().decrypt(bytes(token)).decode()
+    """The plaintext key; registered as a secret of the current request or task, so nothing
+    it logs (SQL, the console email, an exception) can carry it (``core.log_redaction``)."""
+    plaintext = fernet().decrypt(bytes(token)).decode()
+    register_secret(plaintext)
+    return plaintext
 
 
 def rotate_token(token: bytes | memoryview) -> bytes:
     return fernet().rotate(bytes(token))
+
+
+@lru_cache(maxsize=4)
+def _primary(raw: str) -> Fernet:
+    return Fernet(_keys()[0].encode())
+
+
+def is_current(token: bytes | memoryview) -> bool:
+    """Whether ``token`` is encrypted under the first (encrypting) key: rotation skips it."""
+    try:
+        _primary(settings.CARDKEY_ENCRYPTION_KEY).decrypt(bytes(token))
+    except InvalidToken:
+        return False
+    return True
 
 
 def fingerprint(secret: str) -> str:

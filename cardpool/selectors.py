@@ -25,3 +25,8 @@ def keys_for_order(order) -> list[str]:
     """The plaintext keys delivered to ``order``, in slot order. Callers check access first."""
     rows = CardKey.objects.filter(order=order, status=CardKey.Status.SOLD).order_by("slot")
     return [decrypt_secret(secret) for secret in rows.values_list("secret", flat=True)]
+
+
+def sold_key_count(order_id: int) -> int:
+    """How many keys ``order`` holds, without decrypting any: what the order page may say."""
+    return CardKey.objects.filter(order_id=order_id, status=CardKey.Status.SOLD).count()

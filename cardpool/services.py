@@ -1,4 +1,5 @@
-"""Writes to the key pool: bulk import and re-encryption. Reservation lives in reservation.py.
+"""Writes to the key pool: bulk import and voiding. Reservation lives in reservation.py,
+re-encryption (key rotation) in rotation.py.
 
 Imports are built for 100,000 keys in seconds: fingerprints are computed in memory, existing
 ones are fetched per chunk with one ``IN`` query, and rows go in as raw multi-row INSERTs
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from cardpool.bulk_insert import insert_available_keys
-from cardpool.crypto import encrypt_secret, fingerprint, rotate_token
+from cardpool.crypto import encrypt_secret, fingerprint
 from cardpool.models import CardKey, ImportBatch, import_report_text
 from cardpool.parsing import parse_keys
 from cardpool.signals import keys_imported
@@ -93,24 +94,3 @@ def keys_void(*, key_ids: list[int]) -> int:
     return CardKey.objects.filter(pk__in=key_ids, status=CardKey.Status.AVAILABLE).update(
         status=CardKey.Status.VOID
     )
-
-
-def keys_reencrypt(*, chunk: int = 2000) -> int:
-    """Re-encrypt every key under the first ``CARDKEY_ENCRYPTION_KEY`` (after a rotation)."""
-    done = 0
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            rows = list(
-                CardKey.objects.select_for_update()
-                .filter(pk__gt=last_id)
-                .order_by("pk")
-                .only("pk", "secret")[:chunk]
-            )
-            if not rows:
-                return done
-            for row in rows:
-                row.secret = rotate_token(row.secret)
-            CardKey.objects.bulk_update(rows, ["secret"])
-            done += len(rows)
-            last_id = rows[-1].pk

@@ -1,6 +1,8 @@
 """The owner's side of the promoter programme: settings, rules, promoters, the ledger (read
 and adjust only) and withdrawals (approve, reject, mark paid — one by one or in bulk — and a
-payout CSV). Every write goes through ``commissions.services``.
+payout CSV). Every write goes through ``commissions.services``. Each action that changes money
+or a promoter's standing needs the change permission: a view-only login (e.g. a promoter's
+support) may look and export, never decide.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class PromoterAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "upline"]
     actions = ["approve"]
 
-    @admin.action(description="Approve selected promoters")
+    @admin.action(description="Approve selected promoters", permissions=["change"])
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = promoters_approve(promoter_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} promoter(s) approved.")
@@ -176,7 +178,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
     def _ids(self, queryset: QuerySet) -> list[int]:
         return list(queryset.values_list("pk", flat=True))
 
-    @admin.action(description="Approve selected withdrawals")
+    @admin.action(description="Approve selected withdrawals", permissions=["change"])
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = withdrawals_approve(withdrawal_ids=self._ids(queryset), actor=request.user)
         self.message_user(request, f"{count} withdrawal(s) approved.")
@@ -205,7 +207,9 @@ class WithdrawalAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Reject selected withdrawals (money returns)…")
+    @admin.action(
+        description="Reject selected withdrawals (money returns)…", permissions=["change"]
+    )
     def reject(self, request: HttpRequest, queryset: QuerySet):
         return self._with_text(
             request,
@@ -218,7 +222,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Mark selected withdrawals paid…")
+    @admin.action(description="Mark selected withdrawals paid…", permissions=["change"])
     def mark_paid(self, request: HttpRequest, queryset: QuerySet):
         return self._with_text(
             request,

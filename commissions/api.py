@@ -10,29 +10,23 @@ from datetime import datetime
 
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.security import HttpBearer
 
-from commissions.models import ApiToken, CommissionSettings, Promoter
+from commissions.api_tokens import api_token_create, api_token_user
+from commissions.models import CommissionSettings, Promoter
 from commissions.selectors import (
     promoter_balances,
     promoter_commissions,
     promoter_stats,
     referral_link,
 )
-from commissions.services import NotAllowed, api_token_create, token_hash
-from core.client_ip import client_ip
+from commissions.services import NotAllowed
 from core.errors import ErrorOut, KamiError, RateLimited
+from core.lockout import LOCKED_MESSAGE, LoginLocked, login_attempt
 from core.money import to_decimal_string
-from core.ratelimit import RateLimit
 
 router = Router(tags=["promoters"])
-
-# Failed logins per client IP and window. As for order lookups, every attempt takes a slot
-# before the (deliberately slow) password check and a success gives it back, so concurrent
-# guesses cannot all be checked against a count that has not caught up yet.
-TOKEN_FAILURES = RateLimit("token-failures", limit=20, window_seconds=600)
 
 
 class Unauthorized(KamiError):
@@ -41,16 +35,10 @@ class Unauthorized(KamiError):
 
 
 class BearerToken(HttpBearer):
-    """``Authorization: Bearer kami_…``: looked up by its SHA-256, never stored in clear."""
+    """``Authorization: Bearer kami_…``: a live token of an active user (``api_tokens``)."""
 
     def authenticate(self, request: HttpRequest, token: str):
-        row = (
-            ApiToken.objects.select_related("user").filter(key_hash=token_hash(token or "")).first()
-        )
-        if row is None or not row.user.is_active:
-            return None
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
-        return row.user
+        return api_token_user(token)
 
 
 class TokenIn(Schema):
@@ -88,21 +76,23 @@ class CommissionOut(Schema):
 
 class Page(Schema):
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    # Bounded: an offset past PostgreSQL's bigint failed the query (500) instead of a 422.
+    offset: int = Field(0, ge=0, le=1_000_000)
 
 
 @router.post("/auth/token", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut})
 def create_token(request: HttpRequest, payload: TokenIn):
-    """Exchange a username and password for a Bearer token (shown once; keep it secret)."""
-    attempt = TOKEN_FAILURES.hit(client_ip(request) or "unknown")
-    if not attempt.allowed:
-        raise RateLimited(
-            "Too many failed logins: wait and retry.", retry_after=attempt.retry_after
-        )
-    user = authenticate(request, username=payload.username, password=payload.password)
+    """Exchange a username and password for a Bearer token (shown once; keep it secret). It
+    expires after 30 days (``API_TOKEN_TTL_DAYS``) and on a password change. Failed logins
+    count toward the same lockout as the login pages: ``429`` with ``Retry-After`` while the
+    username or the client address is locked, even for the right password."""
+    try:
+        with login_attempt(request, payload.username):
+            user = authenticate(request, username=payload.username, password=payload.password)
+    except LoginLocked as locked:
+        raise RateLimited(LOCKED_MESSAGE, retry_after=locked.retry_after) from None
     if user is None or not user.is_active:
         raise Unauthorized("Wrong username or password.")
-    TOKEN_FAILURES.refund(attempt)
     return {"token": api_token_create(user=user)}
 
 
@@ -136,7 +126,7 @@ def promoter_me(request: HttpRequest):
 @router.get(
     "/promoter/commissions",
     auth=BearerToken(),
-    response={200: list[CommissionOut], 401: ErrorOut, 403: ErrorOut},
+    response={200: list[CommissionOut], 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
 )
 def promoter_commission_list(request: HttpRequest, page: Query[Page]):
     """The caller's commissions, newest first (``limit``/``offset`` to page through)."""

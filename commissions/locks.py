@@ -7,6 +7,8 @@ key, so two transactions touching the same two promoters always queue in the sam
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+
 from commissions.models import Attribution, Promoter, Withdrawal
 from core.locks import lock_one
 
@@ -37,3 +39,9 @@ def lock_withdrawals(withdrawal_ids: list[int]) -> list[Withdrawal]:
         .filter(pk__in=sorted(set(withdrawal_ids)))
         .order_by("pk")
     )
+
+
+def lock_token_holder(user_id: int) -> None:
+    """Serialise one user's API token mints (``commissions.api_tokens``): the user row, alone."""
+    User = get_user_model()
+    list(User.objects.select_for_update().filter(pk=user_id).values_list("pk"))

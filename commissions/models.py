@@ -415,7 +415,9 @@ class LedgerEntry(models.Model):
 
 
 class ApiToken(models.Model):
-    """A Bearer token for the API. Only its SHA-256 is stored; the token is shown once."""
+    """A Bearer token for the API. Only its SHA-256 is stored; the token is shown once.
+    It stops working at ``expires_at``, on a password change (the row is deleted) and while
+    its user is inactive (``commissions.api_tokens``)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -424,6 +426,10 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, help_text="The first characters, to tell apart.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="apitoken_user_created")]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

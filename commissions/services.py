@@ -1,4 +1,4 @@
-"""Writes for promoters, the commission ledger, withdrawals and API tokens.
+"""Writes for promoters, the commission ledger and withdrawals (API tokens: ``api_tokens``).
 
 Ledger rules: entries are only ever *added* (corrections are new entries); posting and
 clawbacks run inside the caller's order transaction, after the order lock (lock order:
@@ -8,7 +8,6 @@ two requests cannot both spend the same available balance.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from django.utils import timezone
 from commissions.attribution import promoter_by_code
 from commissions.locks import lock_attribution, lock_promoters, lock_withdrawals
 from commissions.models import (
-    ApiToken,
     Attribution,
     CommissionSettings,
     LedgerEntry,
@@ -36,6 +34,8 @@ from commissions.models import (
 from commissions.rates import product_rules_for, rate_resolve
 from commissions.selectors import enabled_payout_methods, promoter_balances
 from core.errors import InvalidInput, KamiError
+from shop.audit import audit_record, plain
+from shop.models import AuditEntry
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed by hand
 CODE_LENGTH = 6
@@ -295,6 +295,18 @@ def _withdrawals_move(*, withdrawal_ids: list[int], to_status: str, actor, **fie
             **fields,
         )
         if updated:
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                obj=withdrawal,
+                changes={
+                    "status": [withdrawal.status, to_status],
+                    **{
+                        name: [plain(getattr(withdrawal, name)), plain(value)]
+                        for name, value in fields.items()
+                    },
+                },
+                actor=actor,
+            )
             withdrawal.status = to_status
             moved.append(withdrawal)
     return moved
@@ -403,17 +415,3 @@ def promoters_approve(*, promoter_ids: list[int]) -> int:
     return Promoter.objects.filter(pk__in=promoter_ids, status=Promoter.Status.PENDING).update(
         status=Promoter.Status.ACTIVE
     )
-
-
-# --- API tokens ---------------------------------------------------------------------------------
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def api_token_create(*, user) -> str:
-    """A new Bearer token for ``user``. Returned once; only its hash is kept."""
-    token = "kami_" + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, key_hash=token_hash(token), prefix=token[:12])
-    return token

@@ -44,6 +44,16 @@ def orders_in_cookie(request: HttpRequest) -> list[str]:
     return [no for no in (value or "").split(",") if no]
 
 
+def orders_in_cookie_value(raw: str | None) -> list[str]:
+    """The orders a raw ``kami_orders`` cookie value grants, read exactly as the pages read it
+    (``get_signed_cookie``); for callers with cookies but no request (the order's socket)."""
+    if not raw:
+        return []
+    request = HttpRequest()
+    request.COOKIES[COOKIE] = raw
+    return orders_in_cookie(request)
+
+
 def grant_access(request: HttpRequest, response: HttpResponse, order_no: str) -> None:
     """Remember in this browser that it may see ``order_no``."""
     known = [no for no in orders_in_cookie(request) if no != order_no]

@@ -1,4 +1,5 @@
-"""The owner's view of orders and the payment-event inbox. Read-only on purpose.
+"""The owner's view of orders (and, in ``orders.admin_inbox``, the payment-event inbox).
+Read-only on purpose.
 
 An order's status may only change through ``orders.transitions.order_transition`` (allowed
 transitions, conditional update, an event row with the actor); an admin form saving the row
@@ -6,32 +7,32 @@ directly would skip all three. So the order pages are for looking, the inbox has
 (re-process, which goes through the same task as a webhook), and nothing here deletes:
 orders, payment events and deliveries are the shop's books.
 
-Delivered keys are decrypted on the order page only for superusers (the owner). Staff who
-help with support see the order, its history and its payments, but the keys read "hidden".
+The order page never decrypts keys. The owner sees them only through "Reveal keys", which
+asks a reason and records the reveal (``orders.admin_views``, ``orders.reveals``); support can
+"Resend keys" to the buyer's own address without seeing them. Anyone but the owner sees buyer
+emails masked and searches by exact order number only (``core.masking``): an order number with
+its email is exactly what the public lookup asks before it returns the keys.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
-from cardpool.selectors import keys_for_order
+from cardpool.selectors import sold_key_count
+from core.admin import ReadOnlyAdmin
+from core.masking import mask_email, mask_emails_in, may_see_buyer_emails, shown_to
 from core.money import to_decimal_string
-from orders.models import Delivery, Order, OrderEvent, PaymentEvent
-from orders.payments.inbox import payment_event_reverify
-from orders.tasks import process_payment_event
-
-logger = logging.getLogger(__name__)
-
-# Set by ``OrderAdmin.get_object`` on the instance it loads for one request: display methods
-# only receive the object, and the instance (unlike the shared ModelAdmin) is per request.
-KEYS_VISIBLE_ATTR = "_admin_keys_visible"
+from core.roles import is_owner
+from orders import admin_inbox  # noqa: F401 - registers the payment-event inbox
+from orders.admin_views import RESEND_PERMISSION, order_keys_resend_view, order_keys_reveal_view
+from orders.emails import order_keys_resend
+from orders.models import Delivery, KeyReveal, Order, OrderEvent, PaymentEvent
 
 
 def _money(minor: int | None, currency: str) -> str:
@@ -50,9 +51,8 @@ class ReadOnlyInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return list(self.fields or [])
+    # Field → the display method shown instead to anyone but the owner (``core.masking``).
+    masked: ClassVar[dict[str, str]] = {}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -68,11 +68,22 @@ class ReadOnlyInline(admin.TabularInline):
             "orders.change_order"
         )
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return shown_to(request.user, list(self.fields or []), self.masked)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.get_fields(request, obj)
+
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     fields = ["kind", "from_status", "to_status", "message", "actor", "created_at"]
+    masked = {"message": "message_masked"}
     verbose_name_plural = "history"
+
+    @admin.display(description="message")
+    def message_masked(self, obj: OrderEvent) -> str:
+        return mask_emails_in(obj.message)
 
 
 class DeliveryInline(ReadOnlyInline):
@@ -91,7 +102,12 @@ class PaymentEventInline(ReadOnlyInline):
         "attempts",
         "last_error",
     ]
+    masked = {"last_error": "last_error_masked"}
     show_change_link = True
+
+    @admin.display(description="last error")
+    def last_error_masked(self, obj: PaymentEvent) -> str:
+        return mask_emails_in(obj.last_error)
 
 
 class AttentionFilter(admin.SimpleListFilter):
@@ -117,6 +133,14 @@ class AttentionFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Order fields → what is shown instead to anyone but the owner.
+MASKED = {"email": "email_masked", "delivered_keys": "keys_hidden"}
+
+
+def _keys_delivered(count: int) -> str:
+    return f"{count} key{'s' if count != 1 else ''} delivered"
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
@@ -132,7 +156,9 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", AttentionFilter, "product", "created_at"]
     list_select_related = ["product"]
     search_fields = ["order_no", "email"]
-    search_help_text = "Order number or buyer email (or part of either)."
+    search_help_text = "Order number (the owner: also buyer email, or part of either)."
+    actions = ["resend_keys"]
+    change_form_template = "admin/orders/order/change_form.html"
     date_hierarchy = "created_at"
     show_full_result_count = False
     inlines = [OrderEventInline, DeliveryInline, PaymentEventInline]
@@ -175,6 +201,8 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_amount_display",
         "refunded_amount_display",
         "delivered_keys",
+        "keys_hidden",
+        "email_masked",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -186,26 +214,95 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return False
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is not None:
-            setattr(obj, KEYS_VISIBLE_ATTR, request.user.is_superuser)
-            if request.user.is_superuser:
-                # Decrypting keys is worth an audit line even for the owner.
-                logger.info("order %s keys shown in admin to %s", obj.order_no, request.user)
-        return obj
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        if may_see_buyer_emails(request.user):
+            return list(self.search_fields)
+        return ["=order_no"]  # an email would find its order numbers: half of a lookup
+
+    def get_fieldsets(self, request: HttpRequest, obj: Order | None = None):
+        return [
+            (name, {**options, "fields": shown_to(request.user, options["fields"], MASKED)})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RESEND_PERMISSION)
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:order_id>/reveal-keys/",
+                wrap(self.reveal_keys_view),
+                name="{}_{}_reveal_keys".format(*info),
+            ),
+            path(
+                "<int:order_id>/resend-keys/",
+                wrap(self.resend_keys_view),
+                name="{}_{}_resend_keys".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def reveal_keys_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_keys_reveal_view(request, order_id=order_id, admin_site=self.admin_site)
+
+    def resend_keys_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_keys_resend_view(request, order_id=order_id)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_reveal_keys": is_owner(request.user),
+            "can_resend_keys": self.has_resend_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Resend keys to the buyer's email", permissions=["resend"])
+    def resend_keys(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        """Queue the delivery email again for each selected delivered order. Whoever presses
+        it sees a count, never a key: the email goes to the address on the order."""
+        outcomes = [
+            order_keys_resend(order_id=pk, actor=request.user)
+            for pk in queryset.order_by("pk").values_list("pk", flat=True)
+        ]
+        queued = sum(o.queued for o in outcomes)
+        text = f"Queued {queued} delivery email{'s' if queued != 1 else ''}."
+        skipped = [o.message for o in outcomes if not o.queued]
+        if skipped:
+            text += " " + " ".join(skipped)
+        self.message_user(request, text, messages.SUCCESS if not skipped else messages.WARNING)
 
     @admin.display(description="keys")
     def delivered_keys(self, obj: Order) -> str:
-        if not getattr(obj, KEYS_VISIBLE_ATTR, False):
-            return "hidden (only the shop owner sees keys)"
-        keys = keys_for_order(obj)
-        if not keys:
+        """The owner's view: a count and the way to the recorded reveal, never a key."""
+        count = sold_key_count(obj.pk)
+        if not count:
             return "none delivered"
+        url = reverse("admin:orders_order_reveal_keys", args=[obj.pk])
         return format_html(
-            '<ol class="kami-keys">{}</ol>',
-            format_html_join("", "<li><code>{}</code></li>", ((key,) for key in keys)),
+            '{} — hidden. <a href="{}">Reveal them</a> (with a reason, recorded).',
+            _keys_delivered(count),
+            url,
         )
+
+    @admin.display(description="keys")
+    def keys_hidden(self, obj: Order) -> str:
+        count = sold_key_count(obj.pk)
+        if not count:
+            return "none delivered"
+        return f"{_keys_delivered(count)} — hidden (only the shop owner may reveal keys)."
+
+    @admin.display(description="email")
+    def email_masked(self, obj: Order) -> str:
+        return mask_email(obj.email)
 
     @admin.display(description="unit price", ordering="unit_price")
     def unit_price_display(self, obj: Order) -> str:
@@ -224,108 +321,21 @@ class OrderAdmin(admin.ModelAdmin):
         return _money(obj.refunded_amount, obj.currency)
 
 
-class ProcessedFilter(admin.SimpleListFilter):
-    title = "processed"
-    parameter_name = "processed"
+@admin.register(KeyReveal)
+class KeyRevealAdmin(ReadOnlyAdmin):
+    """Every time keys were shown in the admin: the owner's own record, read-only (and
+    append-only in the database)."""
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "Unprocessed"), ("yes", "Processed")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]):
-        if self.value() == "no":
-            return queryset.filter(processed_at__isnull=True)
-        if self.value() == "yes":
-            return queryset.filter(processed_at__isnull=False)
-        return queryset
-
-
-@admin.register(PaymentEvent)
-class PaymentEventAdmin(admin.ModelAdmin):
-    """The webhook inbox. Events are stored before they are processed, so an unprocessed row
-    with an error is the place to look when a paid order did not deliver."""
-
-    list_display = [
-        "event_id",
-        "provider",
-        "type",
-        "order",
-        "received_at",
-        "processed_at",
-        "attempts",
-        "short_error",
-    ]
-    list_filter = [ProcessedFilter, "type", "provider"]
+    list_display = ["created_at", "order", "actor_name", "reason", "client_ip", "key_count"]
     list_select_related = ["order"]
-    search_fields = ["=event_id", "=order__order_no"]
-    search_help_text = "Exact event id or order number."
-    date_hierarchy = "received_at"
-    show_full_result_count = False
-    actions = ["reprocess_selected"]
-    fields = [
-        "provider",
-        "event_id",
-        "type",
-        "order",
-        "received_at",
-        "processed_at",
-        "attempts",
-        "last_error",
-        "signature_now",
-        "headers",
-        "payload_pretty",
-    ]
-    readonly_fields = ["payload_pretty", "signature_now"]
+    list_filter = ["created_at"]
+    search_fields = ["=order__order_no", "actor_name", "reason"]
+    date_hierarchy = "created_at"
+    fields = ["created_at", "order", "actor_name", "reason", "client_ip", "key_count"]
+    readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_owner(request.user) and super().has_view_permission(request, obj)
 
-    def has_change_permission(self, request: HttpRequest, obj: PaymentEvent | None = None) -> bool:
-        # Without an object this gates the re-process action; rows themselves are read-only:
-        # the payload is what the provider sent and must stay that way.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: PaymentEvent | None = None) -> bool:
-        return False
-
-    @admin.display(description="last error")
-    def short_error(self, obj: PaymentEvent) -> str:
-        first_line = obj.last_error.strip().splitlines()[0] if obj.last_error.strip() else ""
-        return first_line[:120]
-
-    @admin.display(description="signature")
-    def signature_now(self, obj: PaymentEvent) -> str:
-        if not bytes(obj.body or b""):
-            return "stored before raw bodies were kept: cannot be verified again"
-        if payment_event_reverify(event=obj):
-            return "valid: the stored body carries the webhook secret's signature"
-        return "INVALID: the stored body does not match its signature"
-
-    @admin.display(description="payload")
-    def payload_pretty(self, obj: PaymentEvent) -> str:
-        return format_html(
-            '<pre style="white-space:pre-wrap">{}</pre>',
-            json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False),
-        )
-
-    @admin.action(description="Re-verify and re-process selected", permissions=["change"])
-    def reprocess_selected(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
-        """Verify each unprocessed event's stored body against its signature again, then queue
-        it through the same task a webhook uses. One that no longer verifies (its row was
-        altered) is not queued. Processed ones are left alone: processing is idempotent
-        anyway, but re-queueing them would only add noise to the logs."""
-        pending = list(queryset.filter(processed_at__isnull=True))
-        queued, refused = [], []
-        for event in pending:
-            if bytes(event.body or b"") and not payment_event_reverify(event=event):
-                refused.append(event.event_id)
-                continue
-            process_payment_event.delay(event.pk)
-            queued.append(event.pk)
-        skipped = queryset.count() - len(pending)
-        message = f"Queued {len(queued)} event{'s' if len(queued) != 1 else ''} for processing."
-        if skipped:
-            message += f" {skipped} already processed, left alone."
-        if refused:
-            message += f" Not queued, signature no longer valid: {', '.join(refused)}."
-        level = messages.SUCCESS if queued and not refused else messages.WARNING
-        self.message_user(request, message, level)
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_owner(request.user) and super().has_module_permission(request)

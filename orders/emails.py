@@ -1,6 +1,12 @@
-"""The delivery email: the buyer's second copy of their keys, sent after the delivery commits."""
+"""The delivery email: the buyer's second copy of their keys, sent after the delivery commits,
+and sent again when support asks (``order_keys_resend``) — always to the order's own address,
+so whoever asks for a resend never sees a key."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -10,7 +16,29 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cardpool.selectors import keys_for_order
-from orders.models import Delivery, OrderStatus
+from orders.events import OrderEventKind, event_keys_resent
+from orders.locks import lock_order
+from orders.models import Delivery, Order, OrderEvent, OrderStatus
+
+# One resend per order in this long: a support login cannot turn it into a mail bomb.
+RESEND_MIN_INTERVAL = timedelta(minutes=5)
+
+
+def _delivery_message(order: Order) -> EmailMultiAlternatives:
+    context = {
+        "order": order,
+        "keys": keys_for_order(order),
+        "order_url": f"{settings.SITE_URL}{reverse('order-page', args=[order.order_no])}",
+        "lookup_url": f"{settings.SITE_URL}{reverse('order-lookup')}",
+    }
+    message = EmailMultiAlternatives(
+        subject=f"Your {order.product.name} key(s) — order {order.order_no}",
+        body=render_to_string("emails/delivery.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.email],
+    )
+    message.attach_alternative(render_to_string("emails/delivery.html", context), "text/html")
+    return message
 
 
 def delivery_email_send(*, order_id: int) -> bool:
@@ -26,22 +54,54 @@ def delivery_email_send(*, order_id: int) -> bool:
     order = delivery.order
     if order.status not in (OrderStatus.DELIVERED, OrderStatus.REFUNDED):
         return False
-    context = {
-        "order": order,
-        "keys": keys_for_order(order),
-        "order_url": f"{settings.SITE_URL}{reverse('order-page', args=[order.order_no])}",
-        "lookup_url": f"{settings.SITE_URL}{reverse('order-lookup')}",
-    }
-    message = EmailMultiAlternatives(
-        subject=f"Your {order.product.name} key(s) — order {order.order_no}",
-        body=render_to_string("emails/delivery.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[order.email],
-    )
-    message.attach_alternative(render_to_string("emails/delivery.html", context), "text/html")
-    message.send()
+    _delivery_message(order).send()
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk, emailed_at__isnull=True).update(
             emailed_at=timezone.now()
         )
     return True
+
+
+def delivery_email_resend(*, order_id: int) -> bool:
+    """Email a delivered order's keys to its buyer again; True if sent."""
+    order = (
+        Order.objects.select_related("product")
+        .filter(pk=order_id, status=OrderStatus.DELIVERED)
+        .first()
+    )
+    if order is None:
+        return False
+    _delivery_message(order).send()
+    return True
+
+
+@dataclass(frozen=True)
+class ResendOutcome:
+    queued: bool
+    message: str
+
+
+def order_keys_resend(*, order_id: int, actor: Any) -> ResendOutcome:
+    """Queue the delivery email to the buyer again, noted in the order's history with who
+    asked. The order lock makes two clicks at once queue one email."""
+    from orders.tasks import resend_delivery_email  # lazy: orders.tasks imports this module
+
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order is None:
+            return ResendOutcome(False, "No such order.")
+        if order.status != OrderStatus.DELIVERED:
+            status = order.get_status_display()
+            return ResendOutcome(False, f"{order.order_no}: not delivered ({status}), not sent.")
+        recent = OrderEvent.objects.filter(
+            order=order,
+            kind=OrderEventKind.KEYS_RESENT,
+            created_at__gte=timezone.now() - RESEND_MIN_INTERVAL,
+        ).exists()
+        if recent:
+            return ResendOutcome(
+                False, f"{order.order_no}: already resent in the last few minutes, not sent again."
+            )
+        event_keys_resent(order, actor=actor)
+        resend_delivery_email.delay_on_commit(order.pk)
+    return ResendOutcome(True, f"{order.order_no}: delivery email queued to the buyer.")

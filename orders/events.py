@@ -19,6 +19,7 @@ __all__ = [
     "OrderEventKind",
     "event_commission_skipped",
     "event_dispute_opened",
+    "event_keys_resent",
     "event_order_created",
     "event_partial_refund",
     "event_payment_not_settled",
@@ -124,3 +125,10 @@ def event_review_recorded(order: Order, *, action: str, result: str, actor: Any)
     list does not know raises ``ValueError``."""
     kind = OrderEventKind(f"review_{action}")
     return _record(order, kind, message=f"{kind.label}: {result}", actor=actor)
+
+
+def event_keys_resent(order: Order, *, actor: Any) -> OrderEvent:
+    """Support asked for the delivery email to go to the buyer again (nobody saw the keys)."""
+    return _record(
+        order, K.KEYS_RESENT, message="Delivery email queued again to the buyer.", actor=actor
+    )

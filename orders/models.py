@@ -52,6 +52,8 @@ class OrderEventKind(models.TextChoices):
     REVIEW_REJECT_REFUND = "review_reject_refund", "Rejected and refunded"
     REVIEW_BLOCK_EMAIL = "review_block_email", "Buyer email blocklisted"
     REVIEW_BLOCK_IP = "review_block_ip", "Buyer IP blocklisted"
+    # Support
+    KEYS_RESENT = "keys_resent", "Keys resent to the buyer's email"
 
 
 class Order(models.Model):
@@ -102,12 +104,22 @@ class Order(models.Model):
         ),
     )
     disputed_at = models.DateTimeField(null=True, blank=True)
+    priority = models.BooleanField(
+        default=False,
+        help_text=(
+            "Delivered in the priority lane: its amount reached the shop's priority amount, "
+            "or its buyer had a delivered order before (orders.priority)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("resend_order_keys", "Can resend an order's keys to its buyer (without seeing them)")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
             models.CheckConstraint(
@@ -221,3 +233,42 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id} ({self.type})"
+
+
+class KeyReveal(models.Model):
+    """The owner looked at an order's sold keys in the admin: who, when, from where and why.
+
+    The only way keys reach an admin page (``orders.reveals``). Append-only: nothing in the
+    code updates or deletes a reveal, and on PostgreSQL a trigger refuses to (its migration).
+    The actor reference carries no database constraint, so the record outlives the account.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="key_reveals")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150)
+    reason = models.CharField(max_length=300)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    key_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="keyreveal_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Keys of {self.order} shown to {self.actor_name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Key reveals are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Key reveals are append-only.")

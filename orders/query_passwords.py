@@ -37,6 +37,8 @@ from django.conf import settings
 from django.contrib.auth import hashers
 from django.utils.crypto import salted_hmac
 
+from core.log_redaction import register_secret
+
 PREFIX = "hmac_sha256$"
 KEY_SALT = "kami.orders.query_password"
 # Same length as a real hash but not hex, so no password can ever match it: what a lookup
@@ -50,6 +52,7 @@ def _hash_with(password: str, secret: str | bytes) -> str:
 
 def query_password_hash(password: str) -> str:
     """The value to store for ``password``: ``"hmac_sha256$<hex HMAC-SHA256>"``."""
+    register_secret(password)  # held in clear by this request: kept out of its logs
     return _hash_with(password, settings.SECRET_KEY)
 
 
@@ -67,6 +70,7 @@ def query_password_matches(password: str, stored: str) -> bool:
     """
     if not password or not stored:
         return False
+    register_secret(password)
     if is_legacy(stored):
         return hashers.check_password(password, stored)
     expected = stored.encode()

@@ -22,7 +22,7 @@ No network call is made while any of these are held: the payment provider is cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -36,9 +36,11 @@ from commissions.attribution import order_attribute
 from core.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
 from core.identity import email_identity
 from orders.events import OrderEventKind, event_order_created, event_risk_noted
+from orders.live import order_created
 from orders.locks import lock_buyer, lock_order, lock_product
 from orders.models import Order, OrderStatus
 from orders.order_numbers import new_order_no
+from orders.priority import is_priority_checkout
 from orders.query_passwords import query_password_hash
 from orders.risk import CheckoutContext, risk_control
 from orders.stock import backorder_demand, product_stock
@@ -53,7 +55,7 @@ class CheckoutRequest:
     product: str
     quantity: int
     email: str
-    query_password: str = ""
+    query_password: str = field(default="", repr=False)  # never in a log line or traceback
     ref: str = ""
     variant: str = ""
     coupon: str = ""
@@ -151,6 +153,11 @@ def order_create(*, req: CheckoutRequest) -> Order:
         email=email,
         client_ip=req.client_ip,
     )
+    # Outside the transaction: a delivered order of this buyer is a fact no lock protects,
+    # and the checkout's locks are held no longer for it.
+    priority = is_priority_checkout(
+        amount=ctx.amount, priority_amount=shop.priority_amount, identity=identity
+    )
     try:
         with transaction.atomic():
             lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
@@ -173,6 +180,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 ref_code=(req.ref or "").strip().upper()[:32],
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
+                priority=priority,
             )
             _reserve_stock(order=order, now=now)
             event_order_created(order)
@@ -180,6 +188,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
             for decision in decisions:
                 event_risk_noted(order, decision)
             order_attribute(order=order)
+            order_created(order)  # the owner's live feed, once this commits
     except Blocked as exc:
         risk.checkout_refused(ctx=ctx, error=exc)
         raise

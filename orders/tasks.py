@@ -14,7 +14,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from orders.delivery import backorders_deliver
-from orders.emails import delivery_email_send
+from orders.emails import delivery_email_resend, delivery_email_send
 from orders.models import Order, OrderStatus, PaymentEvent
 from orders.payments.processing import payment_event_process
 from orders.services import orders_expire_lapsed
@@ -76,3 +76,8 @@ def deliver_all_backorders() -> int:
 @shared_task(autoretry_for=(Exception,), retry_backoff=5, max_retries=8, acks_late=True)
 def send_delivery_email(order_id: int) -> bool:
     return delivery_email_send(order_id=order_id)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=5, max_retries=8, acks_late=True)
+def resend_delivery_email(order_id: int) -> bool:
+    return delivery_email_resend(order_id=order_id)

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cardpool.reservation import keys_release
+from orders.live import status_changed
 from orders.models import Order, OrderEvent, OrderEventKind
 from orders.models import OrderStatus as S
 
@@ -132,7 +133,8 @@ def order_transition_path(
 ) -> Order:
     """Move ``order`` through ``steps`` (e.g. paid, then delivered), every step checked against
     the allowed transitions, in one conditional UPDATE from where it is to where it ends, and
-    one event row per step. A payment that delivers at once thus costs one UPDATE, not two."""
+    one event row per step. A payment that delivers at once thus costs one UPDATE, not two,
+    and sends one live update (``orders.live``), of where it ends."""
     from_status = status = order.status
     for step in steps:
         if step.to_status not in ALLOWED_TRANSITIONS.get(status, frozenset()):
@@ -149,6 +151,7 @@ def order_transition_path(
         _insert_events(order.pk, from_status, steps, actor_id)
         if status in RELEASES_KEYS and order.delivered_at is None:
             keys_release(order_id=order.pk)
+        status_changed(order, status)  # pushed to its page and the feed once this commits
     order.status = status
     for name, value in fields.items():
         setattr(order, name, value)

@@ -4,22 +4,34 @@ Rules and blocklist entries are edited here directly (they are configuration, va
 the model's ``clean``); everything that touches an order goes through a service, so the review
 queue's approve / reject-and-refund / blocklist actions take the same paths, locks and audit
 records as the rest of the shop. Decisions, review actions and alerts are records: read-only.
+Anyone but the owner sees buyer emails masked here too (``core.masking``): finance works the
+review queue, and an order number beside its email would open the public lookup.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin, SingletonAdmin
+from core.masking import (
+    buyer_email_for,
+    buyer_text_for,
+    mask_email,
+    mask_emails_in,
+    may_see_buyer_emails,
+    shown_to,
+)
 from core.money import to_decimal_string
 from orders.models import OrderEvent, OrderStatus
 from riskrules.alerts import alert_acknowledge
@@ -109,13 +121,22 @@ class RiskRuleAdmin(admin.ModelAdmin):
             return f"> {obj.limit} keys per order{scope}"
         return obj.get_kind_display() + scope
 
+    @staticmethod
+    def _switch(queryset: QuerySet[RiskRule], enabled: bool) -> int:
+        """Row by row, not ``update()``: each switch is a rule change for the audit log."""
+        rules = list(queryset.exclude(enabled=enabled))
+        for r in rules:
+            r.enabled = enabled
+            r.save(update_fields=["enabled", "updated_at"])
+        return len(rules)
+
     @admin.action(description="Enable selected rules", permissions=["change"])
     def enable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
-        self.message_user(request, f"Enabled {queryset.update(enabled=True)} rule(s).")
+        self.message_user(request, f"Enabled {self._switch(queryset, True)} rule(s).")
 
     @admin.action(description="Disable selected rules", permissions=["change"])
     def disable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
-        self.message_user(request, f"Disabled {queryset.update(enabled=False)} rule(s).")
+        self.message_user(request, f"Disabled {self._switch(queryset, False)} rule(s).")
 
 
 @admin.register(BlocklistEntry)
@@ -124,6 +145,42 @@ class BlocklistEntryAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["value", "note"]
     fields = ["kind", "value", "note", "expires_at"]
+    masked = {"value": "value_masked"}
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return shown_to(request.user, list(super().get_list_display(request)), self.masked)
+
+    def get_list_display_links(self, request: HttpRequest, list_display):
+        # An entry's own pages are titled with it, email and all: the owner's alone.
+        return (
+            super().get_list_display_links(request, list_display) if self._owner(request) else None
+        )
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return list(self.search_fields) if self._owner(request) else ["note"]
+
+    def has_view_permission(self, request: HttpRequest, obj: BlocklistEntry | None = None):
+        if obj is not None and not self._owner(request):
+            return False
+        return super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: BlocklistEntry | None = None):
+        if obj is not None and not self._owner(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        if not self._owner(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+    @staticmethod
+    def _owner(request: HttpRequest) -> bool:
+        return may_see_buyer_emails(request.user)
+
+    @admin.display(description="value")
+    def value_masked(self, obj: BlocklistEntry) -> str:
+        return mask_email(obj.value) if obj.kind == BlocklistEntry.Kind.EMAIL else obj.value
 
     @admin.display(boolean=True)
     def live(self, obj: BlocklistEntry) -> bool:
@@ -156,11 +213,41 @@ class RiskDecisionAdmin(ReadOnlyAdmin):
         "message",
         "inputs",
     ]
-    readonly_fields = ["created_at", "order_link"]
+    readonly_fields = [
+        "created_at",
+        "order_link",
+        "email_masked",
+        "message_masked",
+        "inputs_masked",
+    ]
+    masked = {"email": "email_masked", "message": "message_masked", "inputs": "inputs_masked"}
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return shown_to(request.user, list(super().get_list_display(request)), self.masked)
+
+    def get_fields(self, request: HttpRequest, obj: RiskDecision | None = None) -> list[str]:
+        return shown_to(request.user, list(self.fields), self.masked)
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        if may_see_buyer_emails(request.user):
+            return list(self.search_fields)
+        return ["=client_ip", "=order__order_no", "rule_name"]
 
     @admin.display(description="order")
     def order_link(self, obj: RiskDecision) -> str:
         return _order_link(obj.order)
+
+    @admin.display(description="email")
+    def email_masked(self, obj: RiskDecision) -> str:
+        return mask_email(obj.email)
+
+    @admin.display(description="message")
+    def message_masked(self, obj: RiskDecision) -> str:
+        return mask_emails_in(obj.message)
+
+    @admin.display(description="inputs")
+    def inputs_masked(self, obj: RiskDecision) -> str:
+        return mask_emails_in(json.dumps(obj.inputs, sort_keys=True, ensure_ascii=False))
 
 
 @admin.register(ReviewOrder)
@@ -180,9 +267,26 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["product"]
     list_filter = ["product"]
+    list_display_links = None  # the order number links to the order page itself
     search_fields = ["=order_no", "email"]
     ordering = ["-created_at", "-pk"]
     actions = ["approve", "reject_and_refund", "blocklist_email", "blocklist_ip"]
+    masked = {"email": "email_masked"}
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return shown_to(request.user, list(super().get_list_display(request)), self.masked)
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return list(self.search_fields) if may_see_buyer_emails(request.user) else ["=order_no"]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        """A queued order is an order: its page is the order page (with its masking)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[object_id]))
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        return self.change_view(request, object_id)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewOrder]:
         holds = OrderEvent.objects.filter(to_status=OrderStatus.ON_HOLD).order_by("pk")
@@ -204,6 +308,10 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: ReviewOrder) -> str:
         return f"{to_decimal_string(obj.amount, obj.currency)} {obj.currency}"
 
+    @admin.display(description="email")
+    def email_masked(self, obj: ReviewOrder) -> str:
+        return mask_email(obj.email)
+
     @admin.display(description="why it waits")
     def reasons(self, obj: ReviewOrder) -> str:
         events = getattr(obj, "hold_events", [])
@@ -216,9 +324,8 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
         for order in queryset.order_by("pk"):
             outcome = service(order_id=order.pk, actor=request.user, **kw)
             results.append(f"{order.order_no}: {outcome}")
-        self.message_user(
-            request, f"{label} — " + "; ".join(results) if results else "Nothing selected."
-        )
+        text = f"{label} — " + "; ".join(results) if results else "Nothing selected."
+        self.message_user(request, buyer_text_for(request.user, text))
 
     @admin.action(description="Approve: deliver selected orders", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[ReviewOrder]) -> None:
@@ -234,7 +341,10 @@ class ReviewOrderAdmin(ReadOnlyAdmin):
                 {
                     **self.admin_site.each_context(request),
                     "title": "Reject and refund these orders?",
-                    "orders": list(queryset.select_related("product")),
+                    "orders": [
+                        (order, buyer_email_for(request.user, order.email))
+                        for order in queryset.select_related("product")
+                    ],
                     "action_checkbox_name": ACTION_CHECKBOX_NAME,
                     "opts": self.model._meta,
                 },
@@ -269,6 +379,21 @@ class ReviewActionAdmin(ReadOnlyAdmin):
     list_filter = ["action", "created_at"]
     list_select_related = ["order", "actor"]
     search_fields = ["=order__order_no"]
+    masked = {"result": "result_masked"}
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return shown_to(request.user, list(super().get_list_display(request)), self.masked)
+
+    def get_fields(self, request: HttpRequest, obj: ReviewAction | None = None) -> list[str]:
+        names = [f.name for f in ReviewAction._meta.fields if f.name != "id"]
+        return shown_to(request.user, names, self.masked)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ReviewAction | None = None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="result")
+    def result_masked(self, obj: ReviewAction) -> str:
+        return mask_emails_in(obj.result)
 
     @admin.display(description="order")
     def order_link(self, obj: ReviewAction) -> str:

@@ -1,4 +1,5 @@
-"""The owner's catalog admin: categories, products with live stock, and the shop settings.
+"""The owner's catalog admin: categories, products with live stock, the shop settings and the
+audit log (read-only, the owner's alone).
 
 Stock is never stored (see ``orders.stock``), so the product list annotates it with
 ``with_stock`` — a few correlated subqueries in the one list query, never a query per row,
@@ -14,15 +15,15 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from cardpool.admin_views import IMPORT_PERMISSION, product_keys_import
 from cardpool.models import CardKey
-from core.admin import SingletonAdmin
-from core.auth_forms import ThrottledAuthenticationForm
+from core.admin import ReadOnlyAdmin, SingletonAdmin
 from core.money import to_decimal_string
+from core.roles import is_owner
 from orders.stock import stock_figures, with_stock
-from shop.models import Category, Product, ShopSettings
+from shop.models import AuditEntry, Category, Product, ShopSettings
 
 
 @admin.register(Category)
@@ -71,8 +72,22 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     change_form_template = "admin/cardpool/product_change_form.html"
+
+    class Media:
+        css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
+
     fieldsets = [
-        (None, {"fields": ["name", "slug", "category", "description"]}),
+        (
+            None,
+            {
+                "fields": ["name", "slug", "category", "description"],
+                "description": (
+                    "The description may use a little HTML: p, br, strong, em, ul/ol/li, h3, "
+                    "h4, code, blockquote, links and images (https:// or this shop's own paths). "
+                    "Anything else is removed when it is shown."
+                ),
+            },
+        ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
@@ -137,7 +152,7 @@ class ProductAdmin(admin.ModelAdmin):
     def stock_display(self, obj: Product) -> str:
         # Low stock stands out so the owner restocks before buyers see "sold out".
         if obj.stock <= obj.low_stock_threshold:
-            return format_html('<strong style="color:#ba2121">{}</strong>', obj.stock)
+            return format_html('<strong class="kami-low-stock">{}</strong>', obj.stock)
         return str(obj.stock)
 
     @admin.display(description="sold", ordering="sold_count")
@@ -155,10 +170,58 @@ class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
         ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
+        ("Delivery", {"fields": ["priority_amount"]}),
     ]
 
 
-admin.site.login_form = ThrottledAuthenticationForm
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Who changed which sensitive setting, rate, withdrawal, account or role, and every key
+    reveal. Nothing here edits a row, and PostgreSQL refuses to (``shop.audit``)."""
+
+    list_display = ["created_at", "actor_name", "action", "object_type", "object_repr", "summary"]
+    list_filter = ["action", "object_type", "created_at"]
+    search_fields = ["object_repr", "=object_id", "actor_name", "note"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = [
+        "created_at",
+        "actor_name",
+        "client_ip",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "changes_table",
+        "note",
+    ]
+    readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_owner(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_owner(request.user) and super().has_module_permission(request)
+
+    @admin.display(description="fields")
+    def summary(self, obj: AuditEntry) -> str:
+        return ", ".join(obj.changes)[:120]
+
+    @admin.display(description="changes")
+    def changes_table(self, obj: AuditEntry) -> str:
+        rows = ((name, *_before_after(value)) for name, value in obj.changes.items())
+        return format_html(
+            "<table><tr><th>field</th><th>before</th><th>after</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+
+def _before_after(value: Any) -> tuple[str, str]:
+    if isinstance(value, list) and len(value) == 2:
+        return tuple("—" if v is None else str(v) for v in value)  # type: ignore[return-value]
+    return ("", str(value))
+
+
 admin.site.site_header = "Kami — shop owner"
 admin.site.site_title = "Kami admin"
 admin.site.index_title = "Products, keys, orders and promoters"

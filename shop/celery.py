@@ -1,10 +1,12 @@
 """The Celery application. Without ``REDIS_URL`` tasks run eagerly, after commit, in-process.
 
-Two queues: ``KAMI_TASK_QUEUE`` (default ``kami``) for the work a buyer waits on — payment
-events, deliveries, backorders, expiry — and ``<that>-notify`` for side effects — delivery
-emails and owner alerts — so a slow mail server or a burst of emails never delays a key.
-Production runs one worker per queue (``docker-compose.yml``); ``make run`` and the tests
-run one worker consuming both.
+Three queues: ``KAMI_TASK_QUEUE`` (default ``kami``) for the work a buyer waits on — payment
+events, deliveries, backorders, expiry —, ``<that>-priority`` for the payment events of
+priority orders (high amounts, returning buyers: ``orders.priority``, which routes them when
+the webhook stores the event) so a flood of small orders never delays them, and
+``<that>-notify`` for side effects — delivery emails and owner alerts — so a slow mail server
+or a burst of emails never delays a key. Production runs one worker per queue
+(``docker-compose.yml``); ``make run`` and the tests run one worker consuming all three.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+
+from core.log_redaction import install_on_handlers, secret_scope_enter, secret_scope_exit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
@@ -25,6 +29,7 @@ app.autodiscover_tasks()
 SIDE_EFFECT_TASKS = frozenset(
     {
         "orders.tasks.send_delivery_email",
+        "orders.tasks.resend_delivery_email",
         "riskrules.tasks.send_alert_email",
         "riskrules.tasks.check_alerts",
         "riskrules.tasks.check_stock_alerts",
@@ -49,6 +54,28 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
 
 
 app.conf.task_routes = (route_task,)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger: Any = None, **kwargs: Any) -> None:
+    """A worker replaces the root logger's handlers with its own (``worker_hijack_root_logger``):
+    they get the same redaction filter as ``LOGGING``'s."""
+    if logger is not None:
+        install_on_handlers(logger.handlers)
+
+
+@task_prerun.connect
+def _enter_secret_scope(task_id: str | None = None, **kwargs: Any) -> None:
+    """Each task is its own secret scope, like a request (``core.log_redaction``)."""
+    if task_id:
+        secret_scope_enter(task_id)
+
+
+@task_postrun.connect
+def _leave_secret_scope(task_id: str | None = None, **kwargs: Any) -> None:
+    if task_id:
+        secret_scope_exit(task_id)
 
 
 @task_postrun.connect

@@ -1,9 +1,11 @@
-"""The catalog (categories, products) and the shop-wide settings the owner edits in the admin."""
+"""The catalog (categories, products), the shop-wide settings the owner edits in the admin, and
+the audit log every app writes to (``shop.audit``): it lives in this low layer so all can."""
 
 from __future__ import annotations
 
 from typing import Self
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.db.models import Q
@@ -106,6 +108,15 @@ class ShopSettings(SingletonModel):
     max_unpaid_per_ip = models.PositiveIntegerField(
         default=2, help_text="Most unpaid orders one client IP may hold at once."
     )
+    priority_amount = models.BigIntegerField(
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=(
+            "Orders of at least this amount (minor units of the order's currency: 5000 means "
+            "50.00) are delivered in the priority lane, ahead of a flood of small ones; "
+            "returning buyers always are. 0 turns the amount rule off."
+        ),
+    )
 
     class Meta:
         verbose_name = "shop settings"
@@ -114,3 +125,60 @@ class ShopSettings(SingletonModel):
 
     def __str__(self) -> str:
         return "Shop settings"
+
+
+class AuditEntry(models.Model):
+    """One sensitive change, kept for good (``shop.audit`` writes them, nothing else).
+
+    Append-only: ``save`` and ``delete`` refuse to rewrite a row, and on PostgreSQL a trigger
+    refuses UPDATE and DELETE (its migration), so not even a raw query can edit history. The
+    actor is kept by id and by name: the reference carries no database constraint, so deleting
+    a user neither cascades into nor has to update the record of what they did.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Changed"
+        DELETE = "delete", "Deleted"
+        REVEAL = "reveal", "Keys revealed"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(
+        max_length=150, help_text="The username then, or 'system' for migrations and tasks."
+    )
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    object_type = models.CharField(max_length=100, help_text="app_label.model")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    changes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"field": [before, after]}; secrets appear only as "[secret]".',
+    )
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_type} {self.object_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("The audit log is append-only.")

@@ -10,8 +10,10 @@ meant 200 PostgreSQL connections. On a fixed pool each thread keeps one persiste
 requests beyond that wait their turn in the pool's queue instead of in the database.
 
 The top level routes by ASGI scope type with the same contract as Channels'
-``ProtocolTypeRouter``, so WebSockets can later be added as one more ``"websocket"`` entry
-(or the router swapped for Channels' own) without touching HTTP.
+``ProtocolTypeRouter``; ``"websocket"`` goes to Channels (``shop.routing``, contract §7) behind
+``AllowedHostsOriginValidator``, so a page on another site cannot open a buyer's socket with the
+buyer's cookies. Sockets are async and hold no thread; the few queries they make (at the
+handshake) run on Channels' one database thread.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -64,18 +67,24 @@ class ProtocolRouter:
 
 
 class Lifespan:
-    """The ``lifespan`` protocol: nothing to do at start-up; at shutdown run ``on_shutdown``
-    (blocking, so in a thread) once uvicorn has drained the open connections."""
+    """The ``lifespan`` protocol: at start-up hand the server's event loop to the live-update
+    publisher (``orders.live.bind_loop``: without Redis the in-memory channel layer lives on
+    it); at shutdown run ``on_shutdown`` (blocking, so in a thread) once uvicorn has drained
+    the open connections."""
 
     def __init__(self, on_shutdown: Callable[[], None] | None = None) -> None:
         self.on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from orders.live import bind_loop
+
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                bind_loop(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                bind_loop(None)
                 try:
                     if self.on_shutdown is not None:
                         await asyncio.to_thread(self.on_shutdown)
@@ -87,8 +96,34 @@ class Lifespan:
                 return
 
 
+def websocket_application() -> ASGIApp:
+    """The ``"websocket"`` route: Channels' URL router for ``shop.routing``, behind the origin
+    check (a socket opened by a page of another site is refused like a stranger).
+
+    Channels' own validator also refuses a handshake that names no origin unless
+    ``ALLOWED_HOSTS`` is ``*``. A browser always names the page's origin, and only a browser
+    carries a visitor's cookies to another site's socket, so a handshake without one is a script
+    (contract §7's ``?email=`` / ``?query_password=`` form is for them): it is judged by the
+    consumer's access rule like any lookup, not refused for a header it has no reason to send."""
+    from channels.routing import URLRouter
+    from channels.security.websocket import OriginValidator
+    from django.conf import settings
+
+    from shop.routing import websocket_urlpatterns
+
+    class BrowserOriginValidator(OriginValidator):
+        def valid_origin(self, parsed_origin: Any) -> bool:
+            return parsed_origin is None or bool(super().valid_origin(parsed_origin))
+
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    return BrowserOriginValidator(URLRouter(websocket_urlpatterns), allowed)
+
+
 def build_application(threads: int | None = None) -> ProtocolRouter:
-    """Kami's ASGI application: HTTP through Django's WSGI handler on ``threads`` threads.
+    """Kami's ASGI application: HTTP through Django's WSGI handler on ``threads`` threads,
+    WebSockets through Channels.
 
     Call it after ``DJANGO_SETTINGS_MODULE`` is set; it runs ``django.setup()``.
     """
@@ -98,12 +133,16 @@ def build_application(threads: int | None = None) -> ProtocolRouter:
     threads = threads or web_threads()
     http = WSGIMiddleware(get_wsgi_application(), workers=threads)
 
+    websocket = websocket_application()
+
     def shutdown() -> None:
         # Queued requests were already answered or abandoned by the server's graceful
         # shutdown; let the running ones finish, and the threads (with their connections) go.
         http.executor.shutdown(wait=True, cancel_futures=True)
 
-    return ProtocolRouter({"http": http, "lifespan": Lifespan(on_shutdown=shutdown)})
+    return ProtocolRouter(
+        {"http": http, "websocket": websocket, "lifespan": Lifespan(on_shutdown=shutdown)}
+    )
 
 
 def uvicorn_server(application: ASGIApp, *, host: str, port: int):
@@ -137,3 +176,21 @@ def uvicorn_server(application: ASGIApp, *, host: str, port: int):
         log_config=None,  # keep Django's LOGGING; uvicorn's loggers propagate to its root
     )
     return uvicorn.Server(config)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind ``host:port`` now, before anything else starts, and hand the socket to uvicorn
+    (``server.run(sockets=[...])``): a port already in use fails here, with nothing (no task
+    worker) left behind, instead of inside uvicorn after the worker was started.
+
+    Raises ``OSError`` (``EADDRINUSE``, ``EACCES`` …) as ``socket.bind`` does.
+    """
+    bare = host.removeprefix("[").removesuffix("]")
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds its own
+        sock.bind((bare, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,28 +1,31 @@
 """Django settings for Kami, read from environment variables (see README "Configuration").
 
-Development needs no configuration at all: SQLite under ``var/``, tasks in-process after commit,
-and secrets generated once into ``var/`` so they stay stable between runs. Production sets
-``DEBUG=0`` and then must provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly:
-start-up stops with a clear message otherwise, because a guessed secret is worse than no shop.
+The defaults are production's: ``DEBUG`` is off unless the environment says ``DEBUG=1`` or the
+checkout carries the development marker ``make run`` writes (``shop.devmode``). Production must
+then provide ``SECRET_KEY`` and ``CARDKEY_ENCRYPTION_KEY`` explicitly: start-up stops with a
+clear message otherwise, because a guessed secret is worse than no shop. Development needs no
+configuration at all: SQLite under ``var/``, tasks in-process after commit, and secrets
+generated once into ``var/`` so they stay stable between runs.
 """
 
 from __future__ import annotations
 
-import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from shop.devmode import default_allowed_hosts, is_development_checkout, var_dir
 from shop.local_secrets import local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("KAMI_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = var_dir(BASE_DIR)
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=is_development_checkout(VAR_DIR))
 TESTING = env.bool("KAMI_TESTING", default=False)
 
 
@@ -34,7 +37,9 @@ def _required_secret(name: str, generate: str) -> str:
     if not DEBUG:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG off Kami refuses to start without it; "
-            f"see README 'Configuration' for how to generate one."
+            f"see README 'Configuration' for how to generate one. (DEBUG is off by default: "
+            f"for development run `make run`, which marks this checkout as development, or "
+            f"set DEBUG=1.)"
         )
     return local_secret(VAR_DIR, name.lower(), generate)
 
@@ -53,7 +58,9 @@ except ValueError:
 # so it is separate. Default: derived from the oldest (last-listed) encryption key.
 CARDKEY_FINGERPRINT_KEY = env.str("CARDKEY_FINGERPRINT_KEY", default="")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=default_allowed_hosts(env.str("HOST", default="127.0.0.1"))
+)
 SITE_URL = env.str(
     "SITE_URL",
     default=f"http://{env.str('HOST', default='127.0.0.1')}:{env.str('PORT', default='8000')}",
@@ -70,6 +77,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
+    "ninja",  # django-ninja's own templates and static files: /api/v1/docs served offline
     "shop",
     "cardpool",
     "orders",
@@ -80,12 +89,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
+    "core.log_redaction.SecretScopeMiddleware",  # secrets a request decrypts stay out of logs
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "core.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "shop.audit.AuditActorMiddleware",  # who made a change, for the audit log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "commissions.middleware.ReferralMiddleware",
@@ -152,6 +165,26 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Live updates (contract §7, ``orders.live``): Redis between processes, or in memory within
+# the one ``make run`` process. Channels' list-based Redis layer, not its pub/sub one: that one
+# polls every 100 ms while a process has no subscription, so the first socket of a quiet shop
+# heard of its delivery up to 0.1 s late (bench/push_latency.py). Keys under the cache prefix,
+# so two shops (or two test runs) on one Redis stay apart; an owner's feed left open for days
+# stays in its group (group_expiry).
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5}],
+                "prefix": f"{env.str('KAMI_CACHE_PREFIX', default='kami')}:live:",
+                "group_expiry": 7 * 24 * 3600,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Celery: a real worker on Redis in production; in-process after commit without REDIS_URL.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -227,6 +260,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- Email ------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Django's console backend prints delivery emails, keys and all, into the server's log.
+if vars()["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    EMAIL_BACKEND = "core.console_email.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kami <shop@localhost>")
 
 # --- Payments ---------------------------------------------------------------------------------
@@ -244,24 +280,118 @@ if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not.")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 
-# --- Sessions and cookies ---------------------------------------------------------------------
+# --- Sessions, cookies and TLS ----------------------------------------------------------------
+# Production with an https:// SITE_URL is served behind a TLS-terminating proxy (docs/
+# deployment.md): its X-Forwarded-Proto is trusted, plain HTTP is redirected, cookies are
+# Secure and browsers are told (HSTS) to come back over HTTPS only.
+SERVED_OVER_TLS = not DEBUG and SITE_URL.startswith("https://")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG and SITE_URL.startswith("https://")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if not DEBUG and SITE_URL.startswith("https://"):
+SESSION_COOKIE_SECURE = SERVED_OVER_TLS
+CSRF_COOKIE_SECURE = SERVED_OVER_TLS
+if SERVED_OVER_TLS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SERVED_OVER_TLS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the app server itself
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SERVED_OVER_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is a promise to browser vendors that is slow to take back: the owner's decision,
+# off by default, so `check --deploy`'s reminder about it (security.W021) is silenced until then.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
+# --- Security headers (README "Security headers") ----------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
+# No inline script or style anywhere: behaviour lives in static/*.js, data in data-* attributes
+# or <script type="application/json"> blocks. The product page's checkout form posts to the
+# shop, which redirects to Stripe Checkout; Chromium applies form-action to that redirect too,
+# so Stripe's origin is allowed there when Stripe is the provider.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Descriptions may embed https:// images; the browser shows those of listed hosts only.
+        "img-src": ["'self'", "data:", *env.list("CSP_IMG_HOSTS", default=[])],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *(["https://checkout.stripe.com"] if STRIPE_SECRET_KEY else [])],
+    }
+}
+
+# Every handler carries the redaction filter (``core.log_redaction``: no key, password, token
+# or signature reaches a log). Django's own loggers get no handlers of their own (its defaults
+# would print ``django.*`` records, unfiltered, beside ours): they propagate to the root.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "core.log_redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING" if not REDIS_URL else "INFO"},
     },
 }
 
 AUTHENTICATION_BACKENDS = ["shop.auth_backends.NoDemoLoginsInProductionBackend"]
+
+# --- Staff authentication: second factor, login lockout, API tokens (issue #9) -----------------
+# Kept in one block, after the lists it extends, so edits elsewhere in this file stay apart.
+# The admin runs on core.admin_site.KamiAdminSite (second factor at login, owner enrolment).
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "core.admin_apps.KamiAdminConfig"
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+# The lockout check, then the password: a locked-out username or address never reaches a hash.
+AUTHENTICATION_BACKENDS = ["shop.auth_backends.KamiAuthBackend"]
+# A password change (set_password, the admin, changepassword) revokes the user's API tokens.
+AUTH_PASSWORD_VALIDATORS += [{"NAME": "commissions.api_tokens.RevokeTokensOnPasswordChange"}]
+
+# The owner must use a second factor on a real server; tests switch it on explicitly.
+KAMI_REQUIRE_OWNER_2FA = env.bool("KAMI_REQUIRE_OWNER_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = "Kami"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no TOTP secrets or recovery codes in the device admin
+
+# django-axes (core.lockout): 10 failed logins per username and, separately, per client address
+# (an IPv6 /64) lock that username or address for 15 minutes after the last counted failure;
+# the owner can unlock earlier in the admin (Axes › Access attempts). Attempts are database rows.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("KAMI_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("KAMI_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.lockout.lockout_address"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Refused attempts while locked do not extend the lock (else a script keeps it shut forever),
+# and a success does not wipe the address's failures against other usernames.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = False  # core.admin_site registers owner-only admins with an unlock action
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False  # no start-up banner in every manage.py command
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # each failed login: one warning, no INFO
+
+# API Bearer tokens (commissions.api_tokens): expire, and at most this many live per user.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+API_TOKENS_PER_USER = 10

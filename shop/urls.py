@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from orders import admin_live
 from orders import views as order_views
 from shop import views as shop_views
 from shop.api import api
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("promoter/", include("commissions.urls")),
     path("admin/reports/", include("analytics.urls")),
+    path("admin/live/", admin.site.admin_view(admin_live.live_feed), name="admin-live"),
     path("admin/", admin.site.urls),
     path("healthz", shop_views.healthz, name="healthz"),
 ]

@@ -38,10 +38,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
             "quantity": request.POST.get("quantity", "1"),
             "query_password": request.POST.get("query_password", ""),
         }
-        try:
-            quantity = int(form["quantity"])
-        except (TypeError, ValueError):
-            quantity = 0
+        quantity = form_quantity(form["quantity"])
         try:
             order = order_create(
                 req=CheckoutRequest(
@@ -68,6 +65,13 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
         {"product": product, "form": form, "error": error},
         status=status,
     )
+
+
+def form_quantity(raw: str) -> int:
+    """The form's quantity as plain ASCII digits, else 0 (refused as "at least 1"). ``int()``
+    alone reads ``"1_0"`` as 10 and ``"１０"`` (full-width) as 10; the API is as strict."""
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

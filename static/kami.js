@@ -1,5 +1,7 @@
-// Kami storefront behaviour: copy buttons, and the order page refreshing itself until the
-// keys land (polling now; a push channel can replace it without changing the markup).
+// Kami storefront behaviour: copy buttons, and the order page updating itself until the keys
+// land (pushed over a WebSocket; polling when the socket is not available).
+// Every page's script is a file like this one: the Content-Security-Policy allows no inline
+// script, so data reaches scripts through data-* attributes, never through markup.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -17,18 +19,29 @@
     }
   });
 
+  // Read-only fields meant to be copied (the promoter's link) select themselves on focus; a
+  // listener here, not an onfocus attribute, because the CSP allows no inline script.
+  document.addEventListener("focusin", function (event) {
+    var field = event.target;
+    if (field.matches && field.matches("input[data-select-on-focus]")) field.select();
+  });
+
   // Order numbers are upper case (K + date + base32); accept one typed in lower case.
   document.addEventListener("submit", function (event) {
     var field = event.target.querySelector && event.target.querySelector("input[name=order_no]");
     if (field) field.value = field.value.trim().toUpperCase();
   });
 
+  // The order page: pushed over its WebSocket (/ws/orders/{order_no}, contract §7) while the
+  // order waits; each status change re-reads the panel once over HTTP (keys never travel on
+  // the socket). Polling only when the socket cannot connect or drops.
   var panel = document.getElementById("order-panel");
   if (!panel) return;
   var WAITING = { pending: true, paid: true, backordered: true, on_hold: true };
-  var delay = 700, started = Date.now();
-  function poll() {
-    fetch(panel.getAttribute("data-panel-url"), { credentials: "same-origin", cache: "no-store" })
+  var delay = 700, started = Date.now(), polling = false;
+
+  function refresh() {
+    return fetch(panel.getAttribute("data-panel-url"), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (!response.ok) throw new Error(response.status);
         var status = response.headers.get("X-Order-Status");
@@ -40,14 +53,60 @@
           return status;
         });
       })
-      .catch(function () { return panel.getAttribute("data-status"); })
-      .then(function (status) {
-        if (!WAITING[status]) return;
-        // Fast while a payment is likely in flight, gentler for long waits (backorders).
-        var elapsed = Date.now() - started;
-        delay = elapsed < 120000 ? 700 : Math.min(delay * 1.5, 15000);
-        setTimeout(poll, delay);
-      });
+      .catch(function () { return panel.getAttribute("data-status"); });
   }
-  if (WAITING[panel.getAttribute("data-status")]) setTimeout(poll, delay);
+
+  function poll() {
+    refresh().then(function (status) {
+      if (!WAITING[status]) return;
+      // Fast while a payment is likely in flight, gentler for long waits (backorders).
+      var elapsed = Date.now() - started;
+      delay = elapsed < 120000 ? 700 : Math.min(delay * 1.5, 15000);
+      setTimeout(poll, delay);
+    });
+  }
+
+  function startPolling() {
+    if (polling || !WAITING[panel.getAttribute("data-status")]) return;
+    polling = true;
+    panel.setAttribute("data-live", "polling");
+    setTimeout(poll, delay);
+  }
+
+  function subscribe() {
+    var path = panel.getAttribute("data-ws-path");
+    if (!path || !window.WebSocket) return startPolling();
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket;
+    try {
+      socket = new WebSocket(scheme + window.location.host + path);
+    } catch (e) {
+      return startPolling();
+    }
+    // A message lost on its way (its publish failed while this socket stayed up) would leave
+    // the page waiting: a slow safety read, once a minute, bounds that wait.
+    var safety = null;
+    socket.onopen = function () {
+      panel.setAttribute("data-live", "socket");
+      safety = setInterval(function () {
+        refresh().then(function (status) { if (!WAITING[status]) socket.close(1000); });
+      }, 60000);
+    };
+    socket.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.type !== "order.status" || message.status === panel.getAttribute("data-status")) return;
+      refresh().then(function (status) {
+        if (!WAITING[status]) socket.close(1000);
+      });
+    };
+    // Refused, unreachable or dropped: polling takes over (onclose follows every onerror).
+    // (startPolling does nothing once the order stopped waiting.)
+    socket.onclose = function () {
+      if (safety) clearInterval(safety);
+      startPolling();
+    };
+  }
+
+  if (WAITING[panel.getAttribute("data-status")]) subscribe();
 })();

@@ -19,6 +19,7 @@ PROJECT = (
     "shop.asgi",
     "shop.wsgi",
     "shop.server",
+    "shop.routing",
     "shop.access_log",
     "shop.celery",
     "shop.processes",

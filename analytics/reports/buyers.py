@@ -20,19 +20,10 @@ from analytics.tables import (
     rate,
     series,
 )
+from core.masking import mask_email
 from core.money import to_decimal_string
 
 TOP_BUYERS = 10
-
-
-def mask_email(email: str) -> str:
-    """``jane.doe@example.com`` → ``j***e@e***.com``: enough to tell buyers apart, not to
-    write to them or look their orders up."""
-    local, _, domain = email.partition("@")
-    name, dot, tld = domain.rpartition(".")
-    masked_local = local[:1] + "***" + (local[-1:] if len(local) > 2 else "")
-    masked_domain = (name[:1] + "***" + dot + tld) if name else "***"
-    return f"{masked_local}@{masked_domain}"
 
 
 def band_labels(currency: str) -> list[str]:

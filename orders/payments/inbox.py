@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from stripe import SignatureVerificationError, WebhookSignature
 
 from orders.models import PaymentEvent
+from orders.priority import payment_route
 from orders.risk import risk_control
 from orders.tasks import process_payment_event
 
@@ -93,7 +94,7 @@ def payment_event_receive(
                 body=payload,
                 headers=kept | {"Stripe-Signature": signature or ""},
             )
-            process_payment_event.delay_on_commit(row.pk)
+            process_payment_event.apply_async_on_commit((row.pk,), **payment_route(event))
     except IntegrityError:
         return PaymentEvent.objects.get(provider="stripe", event_id=event_id), False
     return row, True

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from commissions.services import commissions_clawback_for_order
+from orders import live
 from orders.delivery import order_deliver
 from orders.events import (
     OrderEventKind,
@@ -258,4 +259,5 @@ def payment_event_process(*, event_id: int) -> bool:
         PaymentEvent.objects.filter(pk=event_id).update(
             attempts=F("attempts") + 1, last_error=failure_text(exc)
         )
+        live.payment_failed(event_id=event_id, error=exc)  # the owner's feed shows it
         raise

@@ -1,6 +1,7 @@
 from django import template
 
 from core.money import to_decimal_string
+from shop.rich_text import rich_text as _rich_text
 
 register = template.Library()
 
@@ -9,3 +10,9 @@ register = template.Library()
 def price(product) -> str:
     """A product's price as the buyer reads it: ``9.90 USD``."""
     return f"{to_decimal_string(product.price, product.currency)} {product.currency}"
+
+
+@register.filter(is_safe=True)
+def rich_text(text: str) -> str:
+    """Owner-entered HTML, sanitised (``shop.rich_text``): the only way a description is shown."""
+    return _rich_text(text)

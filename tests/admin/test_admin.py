@@ -17,6 +17,7 @@ from cardpool.models import CardKey, ImportBatch
 from orders.models import Order, OrderStatus, PaymentEvent
 from shop.models import ShopSettings
 from tests.factories import OrderFactory, ProductFactory, stock_product
+from tests.html_audit import watch_csp_violations
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -83,7 +84,7 @@ def test_product_changelist_shows_stock_columns(admin_client):
 def test_product_changelist_highlights_low_stock(admin_client):
     stock_product(2, low_stock_threshold=5)
     html = admin_client.get(reverse("admin:shop_product_changelist")).content.decode()
-    assert 'class="field-stock_display"><strong style="color:#ba2121">2</strong>' in html
+    assert 'class="field-stock_display"><strong class="kami-low-stock">2</strong>' in html
 
 
 def test_product_changelist_does_not_query_per_row(admin_client, django_assert_max_num_queries):
@@ -330,12 +331,16 @@ def test_void_action_voids_only_available_keys(admin_client):
 # --- Orders -------------------------------------------------------------------------------
 
 
-def test_order_change_page_shows_keys_to_superuser_only(admin_client):
+def test_order_change_page_never_shows_keys_not_even_to_the_owner(admin_client):
+    """Keys reach an admin page only through the owner's recorded reveal
+    (``tests/admin/test_key_reveal.py``); the order page offers the reveal, to the owner."""
     order = delivered_order(ProductFactory(), "TOP-SECRET-KEY-77")
     url = reverse("admin:orders_order_change", args=[order.pk])
+    reveal_url = reverse("admin:orders_order_reveal_keys", args=[order.pk])
 
     owner_html = admin_client.get(url).content.decode()
-    assert "TOP-SECRET-KEY-77" in owner_html
+    assert "TOP-SECRET-KEY-77" not in owner_html
+    assert "1 key delivered" in owner_html and reveal_url in owner_html
 
     support = staff_client("orders.view_order")
     response = support.get(url)
@@ -344,6 +349,7 @@ def test_order_change_page_shows_keys_to_superuser_only(admin_client):
     assert order.order_no in html
     assert "TOP-SECRET-KEY-77" not in html
     assert "hidden" in html
+    assert ">Reveal keys<" not in html  # the owner's button only
 
 
 def test_order_change_page_is_read_only_with_inlines(admin_client):
@@ -418,7 +424,7 @@ def test_payment_event_filter_and_reprocess_action(admin_client, monkeypatch):
     assert [e.pk for e in response.context["cl"].result_list] == [waiting.pk]
 
     queued: list[int] = []
-    monkeypatch.setattr("orders.admin.process_payment_event.delay", queued.append)
+    monkeypatch.setattr("orders.admin_inbox.process_payment_event.delay", queued.append)
     response = admin_client.post(
         url,
         {"action": "reprocess_selected", "_selected_action": [done.pk, waiting.pk]},
@@ -451,7 +457,7 @@ def test_reprocess_action_refuses_an_event_whose_stored_body_no_longer_verifies(
 
     good, altered = stored("evt_good", False), stored("evt_altered", True)
     queued: list[int] = []
-    monkeypatch.setattr("orders.admin.process_payment_event.delay", queued.append)
+    monkeypatch.setattr("orders.admin_inbox.process_payment_event.delay", queued.append)
     url = reverse("admin:orders_paymentevent_changelist")
     response = admin_client.post(
         url,
@@ -491,6 +497,7 @@ def test_import_page_uploads_with_progress_in_browser(live_server, chromium_brow
     errors: list[str] = []
 
     context = chromium_browser.new_context()
+    csp_violations = watch_csp_violations(context)
     try:
         context.add_cookies(
             [
@@ -517,6 +524,7 @@ def test_import_page_uploads_with_progress_in_browser(live_server, chromium_brow
         context.close()
 
     assert not errors
+    assert not csp_violations
     assert "imported 20000, duplicates 1, skipped 0" in message
     assert any(s.startswith("Uploading") for s in states) and "Processing…" in states
     assert stock == "20000"

@@ -85,9 +85,9 @@ def test_buyers_new_returning_repurchase_value_and_top(week):
         "500 and over USD": "0",
     }
     assert cells(report, "top_buyers") == [
-        ["a***e@e***.com", "2", "60.00", "0.00"],
-        ["b***b@e***.com", "2", "35.00", "10.00"],
-        ["d***e@e***.com", "1", "10.00", "0.00"],
+        ["a•••@e•••.com", "2", "60.00", "0.00"],
+        ["b•••@e•••.com", "2", "35.00", "10.00"],
+        ["d•••@e•••.com", "1", "10.00", "0.00"],
     ]
     assert "alice" not in str(report.tables)
 

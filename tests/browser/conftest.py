@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.html_audit import watch_csp_violations
+
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
@@ -33,9 +35,11 @@ def viewport(request) -> str:
 @pytest.fixture
 def new_context(chromium_browser, request) -> Iterator[Callable]:
     """Factory for fresh, isolated browser contexts (separate cookie jars = separate
-    browsers). Every page's JavaScript errors are collected and fail the test."""
+    browsers). Every page's JavaScript errors and Content-Security-Policy violations are
+    collected and fail the test; ``context.csp_violations`` lists the latter as they come."""
     contexts = []
     page_errors: list[str] = []
+    context_violations: list[list[str]] = []
 
     def make(viewport: str = "phone"):
         size = VIEWPORTS[viewport]
@@ -48,6 +52,8 @@ def new_context(chromium_browser, request) -> Iterator[Callable]:
         )
         context.set_default_timeout(10_000)
         context.on("page", lambda page: page.on("pageerror", lambda e: page_errors.append(str(e))))
+        context.csp_violations = watch_csp_violations(context)
+        context_violations.append(context.csp_violations)
         contexts.append(context)
         return context
 
@@ -60,6 +66,8 @@ def new_context(chromium_browser, request) -> Iterator[Callable]:
     for context in contexts:
         context.close()
     assert not page_errors, f"JavaScript errors in the page: {page_errors}"
+    violations = [v for found in context_violations for v in found]
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 def _save(page, name: str) -> Path:
@@ -87,3 +95,17 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def asgi_server(tmp_path, transactional_db):
+    """``manage.py serve`` (what ``make run`` starts: uvicorn, HTTP and WebSockets, in-process
+    tasks, no Redis) on the test database, for journeys that need the order page's socket;
+    ``live_server`` speaks HTTP only. ``.url`` is its address, ``.log_path`` its output."""
+    from tests.serving import serving
+
+    log_path = tmp_path / "serve.log"
+    with serving(log_path, WEB_THREADS="2") as process:
+        process.url = f"http://127.0.0.1:{process.port}"  # type: ignore[attr-defined]
+        process.log_path = log_path  # type: ignore[attr-defined]
+        yield process

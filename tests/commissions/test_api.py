@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.conf import settings
 
 from commissions.models import ApiToken, CommissionSettings
 from tests.commissions.factories import PromoterFactory, UserFactory
@@ -37,26 +38,29 @@ def test_token_is_issued_once_and_only_its_hash_is_stored(client, promoter):
     assert token not in (row.key_hash, row.prefix)
 
 
-def test_failed_logins_are_rate_limited_per_ip_and_right_ones_cost_nothing(client, promoter):
-    def login(password: str, ip: str = "203.0.113.20"):
+def test_failed_logins_lock_the_token_login_and_right_ones_do_not_count(client, promoter):
+    limit = settings.AXES_FAILURE_LIMIT
+
+    def login(password: str, username: str = promoter.user.username, ip: str = "203.0.113.20"):
         return client.post(
             "/api/v1/auth/token",
-            {"username": promoter.user.username, "password": password},
+            {"username": username, "password": password},
             content_type="application/json",
             REMOTE_ADDR=ip,
         )
 
-    assert [login("nope").status_code for _ in range(19)] == [401] * 19
+    assert [login("nope").status_code for _ in range(limit - 1)] == [401] * (limit - 1)
     assert [login(PASSWORD).status_code for _ in range(3)] == [200] * 3  # not counted
-    assert login("nope").status_code == 401  # the 20th failure
-    limited = login(PASSWORD)  # even the right password, until the window passes
+    assert login("nope").status_code == 429  # the failure that reaches the limit locks
+    limited = login(PASSWORD)  # even the right password, until the cool-off passes
     assert limited.status_code == 429
     assert limited.json() == {
         "code": "rate_limited",
         "message": "Too many failed logins: wait and retry.",
     }
-    assert 0 < int(limited["Retry-After"]) <= 600
-    assert login(PASSWORD, ip="198.51.100.20").status_code == 200  # another client is not
+    assert 0 < int(limited["Retry-After"]) <= settings.AXES_COOLOFF_TIME.total_seconds()
+    UserFactory(username="someone_else")
+    assert login(PASSWORD, "someone_else", ip="198.51.100.20").status_code == 200
 
 
 def test_wrong_password_is_401_json(client, promoter):

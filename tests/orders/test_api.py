@@ -60,8 +60,11 @@ def test_create_order_holds_stock_and_returns_sandbox_pay_url(client):
         ({"quantity": "two"}, 422, "invalid"),
         ({"quantity": "1_0"}, 422, "invalid"),  # not read as 10
         ({"quantity": "2"}, 422, "invalid"),  # a JSON integer, not a string
+        ({"quantity": "10"}, 422, "invalid"),
         ({"quantity": True}, 422, "invalid"),  # not read as 1
+        ({"quantity": 1.0}, 422, "invalid"),  # a float, even a whole one
         ({"quantity": 1.5}, 422, "invalid"),
+        ({"quantity": None}, 422, "invalid"),
         ({"coupon": "NOPE"}, 422, "invalid"),
         ({"variant": "xl"}, 422, "invalid"),
         ({"product": "missing"}, 404, "not_found"),

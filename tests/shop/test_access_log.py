@@ -15,6 +15,7 @@ from gunicorn.config import Config as GunicornConfig
 from shop.access_log import (
     RedactingGunicornLogger,
     RedactQueryFilter,
+    RedactWebSocketFilter,
     install_uvicorn_redaction,
     redact_query,
     redact_query_string,
@@ -98,6 +99,21 @@ def test_filter_leaves_other_records_alone():
         "uvicorn.access", logging.INFO, __file__, 1, "plain %s", ("x",), None
     )
     assert RedactQueryFilter().filter(record) is True and record.args == ("x",)
+
+
+def test_websocket_handshake_lines_are_redacted():
+    """uvicorn logs a WebSocket handshake to ``uvicorn.error`` with its query string."""
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", f"/ws/orders/K1?email={SECRET_EMAIL}"),
+        None,
+    )
+    assert RedactWebSocketFilter().filter(record) is True
+    assert record.getMessage() == '127.0.0.1:5000 - "WebSocket /ws/orders/K1?email=***" [accepted]'
 
 
 def test_install_is_idempotent():

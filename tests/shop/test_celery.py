@@ -37,9 +37,11 @@ def test_side_effect_tasks_exist():
     assert registered >= SIDE_EFFECT_TASKS
 
 
-def test_worker_command_consumes_both_queues_unless_told_otherwise():
-    both = celery_worker_command(queue="q")
-    assert both[both.index("-Q") + 1] == "q,q-notify"
+def test_worker_command_consumes_every_queue_unless_told_otherwise():
+    every = celery_worker_command(queue="q")
+    assert every[every.index("-Q") + 1] == "q,q-priority,q-notify"
     only = celery_worker_command(queue="q", notify=False, pool="threads", concurrency=4)
     assert only[only.index("-Q") + 1] == "q"
     assert "--pool=threads" in only and "--concurrency=4" in only
+    with_priority = celery_worker_command(queue="q", notify=False, priority=True)
+    assert with_priority[with_priority.index("-Q") + 1] == "q,q-priority"

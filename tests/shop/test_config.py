@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from cardpool.crypto import decrypt_secret, fingerprint
 from cardpool.models import CardKey
-from cardpool.services import keys_import, keys_reencrypt
+from cardpool.rotation import keys_reencrypt
+from cardpool.services import keys_import
 from commissions.models import Promoter
 from core.client_ip import client_ip
 from orders.models import OrderStatus
@@ -142,7 +143,7 @@ def test_key_rotation_keeps_keys_readable_and_fingerprints_stable(settings):
     old_fp = fingerprint("ROTATE-ME")
     new_key = Fernet.generate_key().decode()
     settings.CARDKEY_ENCRYPTION_KEY = f"{new_key},{settings.CARDKEY_ENCRYPTION_KEY}"
-    assert keys_reencrypt() == 1
+    assert keys_reencrypt().reencrypted == 1
     row = CardKey.objects.get()
     assert Fernet(new_key.encode()).decrypt(bytes(row.secret)) == b"ROTATE-ME"
     assert decrypt_secret(row.secret) == "ROTATE-ME"

@@ -7,6 +7,11 @@ queue. With ``REDIS_URL`` a real Celery worker with an embedded beat runs beside
 Without it tasks already run in-process after commit (in the request's thread), and a small
 thread here fires the periodic ones (expire unpaid orders, sweep the payment inbox, retry
 backorders) on the same schedule beat would. Ctrl-C (or SIGTERM) stops everything.
+
+Start-up order matters. The development shop (``DEBUG``) is refused on a non-loopback
+``HOST`` unless told twice (``shop.devmode``). Then the port is bound, and only then is the
+worker started, so a port already in use stops ``serve`` before any worker exists; the worker
+also gets SIGTERM from the kernel if ``serve`` dies without cleaning up (``kill -9``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from shop.processes import celery_worker_command
-from shop.server import build_application, uvicorn_server, web_threads
+from shop.devmode import exposure_refusal, exposure_warning
+from shop.processes import celery_worker_command, die_with_parent
+from shop.server import build_application, listening_socket, uvicorn_server, web_threads
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,17 @@ class Command(BaseCommand):
             threads = web_threads()
         except ValueError as exc:
             raise CommandError(f"PORT/WEB_THREADS: {exc}") from None
+        if settings.DEBUG:
+            refusal = exposure_refusal(host)
+            if refusal is not None:
+                raise CommandError(refusal)
+        try:
+            sock = listening_socket(host, port)
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Is another Kami "
+                "(make run) already running there? Stop it, or choose another port: PORT=8001."
+            ) from None
         server = uvicorn_server(build_application(threads), host=host, port=port)
         worker = None
         stop = threading.Event()
@@ -76,7 +93,8 @@ class Command(BaseCommand):
                         pool="threads",
                         concurrency=4,
                         with_beat=True,
-                    )
+                    ),
+                    preexec_fn=die_with_parent(),  # safe here: no other thread runs yet
                 )
                 self.stdout.write("Celery worker + beat started (Redis).")
             else:
@@ -87,17 +105,22 @@ class Command(BaseCommand):
                     f"Kami at http://{host}:{port}/  ·  admin: /admin/  ·  API: /api/v1/docs"
                 )
             )
-            self.stdout.write(
-                "Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2"
-            )
+            if settings.DEBUG:
+                self.stdout.write(
+                    "Demo logins: admin/admin (owner), promoter/promoter, promoter2/promoter2"
+                )
+                warning = exposure_warning(host)
+                if warning:
+                    self.stdout.write(self.style.WARNING(warning))
             self.stdout.write(f"uvicorn, {threads} request threads (WEB_THREADS). Ctrl-C stops.")
             self.stdout.flush()
-            server.run()  # returns (or raises KeyboardInterrupt) after a graceful shutdown
+            server.run(sockets=[sock])  # returns (or raises KeyboardInterrupt) when shut down
         except KeyboardInterrupt:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous_sigterm)
             stop.set()
+            sock.close()
             if worker is not None:
                 worker.terminate()
                 try:
