@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -148,7 +148,7 @@ _RANKED_ORDERS = """(
     WINDOW w AS (PARTITION BY o.buyer_identity ORDER BY o.paid_at NULLS LAST, o.id))"""
 
 
-def _sales_sql(where: str, *, full: bool = False) -> str:
+def _sales_sql(where: str, *, full: bool = False, orders: str = "orders_order") -> str:
     from analytics.models import VALUE_BAND_FIELDS
 
     money = "COALESCE(o.paid_amount, o.amount)"
@@ -156,7 +156,7 @@ def _sales_sql(where: str, *, full: bool = False) -> str:
         source, first_paid, next_paid = _RANKED_ORDERS, "o.pay_rank = 1", "o.lead_paid"
     else:
         source, first_paid, next_paid = (
-            "orders_order",
+            orders,
             f"NOT {_FIRST_PAID_ELSEWHERE}",
             _NEXT_PAID,
         )
@@ -209,7 +209,7 @@ def _shop_sql(where: str) -> str:
     """  # noqa: S608 - table and column names only; values are bound parameters
 
 
-def _channel_sql(where: str) -> str:
+def _channel_sql(where: str, *, orders: str = "orders_order") -> str:
     return f"""
     INSERT INTO {_CHANNEL_TABLE} (hour, kind, value, currency, orders, paid_orders,
         delivered_orders, revenue, refunded_amount, commission)
@@ -227,7 +227,7 @@ def _channel_sql(where: str) -> str:
             COALESCE((SELECT SUM(l.amount) FROM commissions_ledgerentry l
                       WHERE l.order_id = o.id AND l.kind IN ('commission', 'clawback')), 0)
                 AS commission
-        FROM orders_order o
+        FROM {orders} o
         LEFT JOIN commissions_attribution a ON a.order_id = o.id
         LEFT JOIN commissions_promoter p ON p.id = a.promoter_id
         LEFT JOIN analytics_ordersource s ON s.order_id = o.id
@@ -267,7 +267,7 @@ def _buyers_sql(where: str) -> str:
     """  # noqa: S608 - table names only; values are bound parameters
 
 
-def _latency_sql(where: str) -> str:
+def _latency_sql(where: str, *, orders: str = "orders_order") -> str:
     from analytics.models import LATENCY_EDGES_MS
 
     whens = " ".join(
@@ -278,7 +278,7 @@ def _latency_sql(where: str) -> str:
     SELECT hour, bucket, COUNT(*) FROM (
         SELECT {_hour("o.created_at")} AS hour,
             CASE {whens} ELSE {len(LATENCY_EDGES_MS)} END AS bucket
-        FROM orders_order o JOIN orders_delivery dl ON dl.order_id = o.id
+        FROM {orders} o JOIN orders_delivery dl ON dl.order_id = o.id
         WHERE {where} AND dl.latency_ms IS NOT NULL
     ) x
     GROUP BY hour, bucket
@@ -307,7 +307,36 @@ def _buyers_sql_postgres(where: str) -> str:
     """  # noqa: S608 - table names only; values are bound parameters
 
 
-def _pairs_sql(where: str) -> str:
+def _pairs_sql(where: str, *, orders: str = "orders_order") -> str:
+    """PostgreSQL probes each order's buyer (LATERAL: an index scan per order; a plain join
+    hashed the whole orders table). SQLite has no LATERAL, and its shops are small."""
+    from analytics.models import PairHour
+
+    if _postgres():
+        join, on = "CROSS JOIN LATERAL", ""
+    else:
+        return _pairs_sql_sqlite(where, orders=orders)
+    return f"""
+    INSERT INTO {_PAIR_TABLE} (hour, product_a, product_b, pairs)
+    SELECT hour, a, b, COUNT(*) FROM (
+        SELECT DISTINCT {_hour("o.created_at")} AS hour, o.id,
+            CASE WHEN o.product_id < e.product_id THEN o.product_id ELSE e.product_id END AS a,
+            CASE WHEN o.product_id < e.product_id THEN e.product_id ELSE o.product_id END AS b
+        FROM {orders} o
+        {join} (
+            SELECT e.product_id FROM orders_order e
+            WHERE e.buyer_identity = o.buyer_identity AND e.paid_at IS NOT NULL
+              AND e.product_id <> o.product_id AND e.paid_at < o.paid_at
+              AND e.paid_at >= {_plus_days("o.paid_at", -PairHour.WINDOW_DAYS)}
+            OFFSET 0
+        ) e{on}
+        WHERE {where} AND o.paid_at IS NOT NULL AND o.buyer_identity <> ''
+    ) x
+    GROUP BY hour, a, b
+    """  # noqa: S608 - table names only; values are bound parameters
+
+
+def _pairs_sql_sqlite(where: str, *, orders: str) -> str:
     from analytics.models import PairHour
 
     return f"""
@@ -316,7 +345,7 @@ def _pairs_sql(where: str) -> str:
         SELECT DISTINCT {_hour("o.created_at")} AS hour, o.id,
             CASE WHEN o.product_id < e.product_id THEN o.product_id ELSE e.product_id END AS a,
             CASE WHEN o.product_id < e.product_id THEN e.product_id ELSE o.product_id END AS b
-        FROM orders_order o
+        FROM {orders} o
         JOIN orders_order e ON e.buyer_identity = o.buyer_identity
         WHERE {where} AND o.paid_at IS NOT NULL AND o.buyer_identity <> ''
           AND e.paid_at IS NOT NULL AND e.product_id <> o.product_id
@@ -327,9 +356,14 @@ def _pairs_sql(where: str) -> str:
     """  # noqa: S608 - table names only; values are bound parameters
 
 
-def _lock(cursor) -> None:
+def _lock(cursor, *, jit: bool = True) -> None:
+    """Take the refresh lock. ``jit=False``: a refresh's statements touch a few hundred orders,
+    but their estimates (correlated subqueries over lists of hours) pass PostgreSQL's JIT
+    threshold, and compiling them took seconds where running them takes milliseconds."""
     if _postgres():
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        if not jit:
+            cursor.execute("SET LOCAL jit = off")
 
 
 def _take_marks(cursor, limit: int) -> list[int]:
@@ -368,18 +402,29 @@ def _as_datetime(value) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+# PostgreSQL: the orders of a list of hours as one nested loop of index range scans (an OR of
+# hundreds of ranges can make the planner read the whole table instead).
+# Materialised first, so the planner cannot fold the few orders of those hours into a join
+# over the whole table.
+_ORDERS_OF_HOURS = """WITH picked AS MATERIALIZED (
+    SELECT o.* FROM unnest(%s::timestamptz[]) AS h(start)
+    JOIN orders_order o
+      ON o.created_at >= h.start AND o.created_at < h.start + interval '1 hour')"""
+
+
 def _recompute_hours(cursor, hours: list[datetime]) -> None:
     for chunk in _chunks(hours, 200):
-        bounds = [_param(h) for hour in chunk for h in (hour, hour + timedelta(hours=1))]
-        ranges = " OR ".join(["(hour >= %s AND hour < %s)"] * len(chunk))
+        exact = [_param(hour) for hour in chunk]
+        marks = _placeholders(len(chunk))
         for table in _HOUR_TABLES:
-            cursor.execute(f"DELETE FROM {table} WHERE {ranges}", bounds)  # noqa: S608
-        where, params = _hours_filter(chunk)
-        cursor.execute(_sales_sql(where), params)
-        cursor.execute(_shop_sql(ranges), bounds)
-        cursor.execute(_channel_sql(where), params)
-        cursor.execute(_pairs_sql(where), params)
-        cursor.execute(_latency_sql(where), params)
+            cursor.execute(f"DELETE FROM {table} WHERE hour IN ({marks})", exact)  # noqa: S608
+        if _postgres():
+            where, params, orders, prefix = "1 = 1", [list(chunk)], "picked", _ORDERS_OF_HOURS
+        else:
+            (where, params), orders, prefix = _hours_filter(chunk), "orders_order", ""
+        for build in (_sales_sql, _channel_sql, _pairs_sql, _latency_sql):
+            cursor.execute(prefix + build(where, orders=orders), params)
+        cursor.execute(_shop_sql(f"hour IN ({marks})"), exact)
     _recut_days(sorted({timezone.localtime(h, shop_tz()).date() for h in hours}))
 
 
@@ -416,9 +461,12 @@ def _recut_days(days: list | None) -> None:
             return
         SalesDay.objects.filter(day__in=days).delete()
         PairDay.objects.filter(day__in=days).delete()
-        first, last = local_midnight(days[0]), local_midnight(days[-1]) + timedelta(days=1)
-        sales = sales.filter(hour__gte=first, hour__lt=last)
-        pairs = pairs.filter(hour__gte=first, hour__lt=last)
+        spans = Q()
+        for day in days:
+            spans |= Q(
+                hour__gte=local_midnight(day), hour__lt=local_midnight(day) + timedelta(days=1)
+            )
+        sales, pairs = sales.filter(spans), pairs.filter(spans)
     wanted = set(days or [])
 
     def keep(day) -> bool:
@@ -467,7 +515,7 @@ def rollups_refresh(*, batch: int = BATCH) -> int:
     taken = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            _lock(cursor)
+            _lock(cursor, jit=False)
             order_ids = _take_marks(cursor, batch)
             if order_ids:
                 hours, identities = _affected(cursor, order_ids)

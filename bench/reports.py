@@ -374,26 +374,30 @@ def render(args, res: dict) -> str:
         "",
         "### How the reports stay fast and exact",
         "",
-        "- **Rollups per UTC hour**: `analytics_saleshour` (hour × product × currency: orders, "
-        "paid, delivered, units, revenue, refunds, disputes, new buyers' orders, order-value "
-        "bands), `analytics_channelhour` (hour × channel: promoter, utm_source, referrer, "
-        "direct, with commissions) and `analytics_buyersummary` (first and second payment per "
-        "buyer, index on the first). Days, hours and weekdays are taken in the shop's time zone "
-        "when reading, so a 365-day range reads ~87,600 rows per product set instead of a "
-        "million orders.",
+        "- **Rollups, read in the shop's time zone**: `analytics_saleshour` (UTC hour × "
+        "product × currency: orders, paid, delivered, units, revenue, refunds, disputes, new "
+        "buyers' orders, repurchases within 7 and 30 days, unsent emails, order-value bands), "
+        "`analytics_shophour` (the same summed over products: a year is 8,760 rows), "
+        "`analytics_channelhour` (promoter, utm_source, referrer, direct, with commissions), "
+        "`analytics_latencyhour` (payment → delivery histograms), `analytics_pairhour` (bought "
+        "together), `analytics_buyersummary` (first, second and last payment and lifetime value "
+        "per buyer; index on currency and value for the top buyers), and per local day "
+        "`analytics_salesday` and `analytics_pairday` (recut when `TIME_ZONE` changes). Every "
+        "report reads only these, whatever the range; the top line's exact percentiles read "
+        "today's deliveries by `analytics_delivery_created_idx`, and stock comes from the key "
+        "pool's partial indexes.",
         "- **Exact when yesterday changes**: triggers on `orders_order` (insert, and updates "
-        "of status, payment, delivery, refund, dispute) and `commissions_ledgerentry` (insert) "
-        "append the order's id to `analytics_orderchange` in the same transaction. Every "
-        "report first takes the marks it can see (`DELETE … RETURNING`) and recomputes, from "
-        "the orders, every hour and buyer they touch, under an advisory lock; a writer still "
-        "in flight leaves its mark for the next refresh. A refund today of an order placed "
-        "yesterday at 21:10 recomputes yesterday's 21:00 bucket before the report reads it "
-        "(tests: `tests/analytics/test_rollups.py`).",
-        "- **Read straight from indexed rows**: top buyers and bought-together (orders in the "
-        "range by `analytics_order_created_idx`), payment → delivery percentiles "
-        "(`analytics_delivery_created_idx` on `(created_at, latency_ms)`), void keys "
-        "(`analytics_cardkey_void_idx`), holds and blocks (`riskdecision (outcome, "
-        "created_at)`), stock (the key pool's partial indexes).",
+        "of status, payment, delivery, refund, dispute), `orders_delivery` (insert, email sent) "
+        "and `commissions_ledgerentry` (insert) append the order's id to "
+        "`analytics_orderchange` in the same transaction. Every report first takes the marks it "
+        "can see (`DELETE … RETURNING`) and, under an advisory lock, recomputes from the orders "
+        "every hour they were placed in, every buyer they belong to and the hour of those "
+        "buyers' first orders (their repurchase counts), then re-sums the local days of those "
+        "hours; a writer still in flight leaves its mark for the next refresh. A refund today "
+        "of an order placed yesterday at 21:10 recomputes yesterday's 21:00 bucket before the "
+        "report reads it (tests: `tests/analytics/test_rollups.py`). The refresh runs with "
+        "PostgreSQL's JIT off: compiling its statements cost seconds where running them costs "
+        "milliseconds.",
     ]
     return "\n".join(lines) + "\n"
 
