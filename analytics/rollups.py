@@ -429,20 +429,28 @@ def _recompute_hours(cursor, hours: list[datetime]) -> None:
 
 
 def _recompute_buyers(cursor, identities: list[str]) -> set[datetime]:
-    """Recompute the buyers; return the hours of their first paid orders, whose repeat
-    counts may have changed with them."""
+    """Recompute the buyers; return the hours of the first paid orders whose repeat counts
+    changed: those of buyers whose first or second payment is not what it was (a new buyer,
+    a second payment). A refund changes neither, so it recomputes no other hour."""
     hours: set[datetime] = set()
+    select = (
+        f"SELECT identity, {_hour('first_order_created_at')}, first_paid_at, second_paid_at "  # noqa: S608
+        f"FROM {_BUYER_TABLE} WHERE identity IN "
+    )
     for chunk in _chunks(identities):
         marks = _placeholders(len(chunk))
+        cursor.execute(f"{select}({marks})", list(chunk))
+        before = {row[0]: row[1:] for row in cursor.fetchall()}
         cursor.execute(f"DELETE FROM {_BUYER_TABLE} WHERE identity IN ({marks})", list(chunk))  # noqa: S608
         where = f"o.buyer_identity IN ({marks})"
         cursor.execute(_buyers_sql(where), list(chunk) * (2 if _postgres() else 1))
-        cursor.execute(
-            f"SELECT DISTINCT {_hour('first_order_created_at')} FROM {_BUYER_TABLE} "  # noqa: S608
-            f"WHERE identity IN ({marks})",
-            list(chunk),
-        )
-        hours |= {_as_datetime(row[0]) for row in cursor.fetchall()}
+        cursor.execute(f"{select}({marks})", list(chunk))
+        for identity, hour, *payments in cursor.fetchall():
+            old = before.get(identity)
+            if old is None or list(old[1:]) != payments:
+                hours.add(_as_datetime(hour))
+                if old is not None and old[0] is not None:
+                    hours.add(_as_datetime(old[0]))
     return hours
 
 
