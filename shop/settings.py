@@ -79,7 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
+    "core.db_outage.DatabaseOutageMiddleware",  # outermost: a lost database is a 503 anywhere
+    "core.middleware.RequestHardeningMiddleware",  # before anything reads the request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
