@@ -4,7 +4,8 @@ An order's status may only change through ``orders.transitions.order_transition`
 transitions, conditional update, an event row with the actor); an admin form saving the row
 directly would skip all three. So the order pages are for looking, the inbox has one action
 (re-process, which goes through the same task as a webhook), and nothing here deletes:
-orders, payment events and deliveries are the shop's books.
+orders, payment events and deliveries are the shop's books. The order page also lists its
+outbox messages and every attempt to send them; resending is an action (``orders.outbox.admin``).
 
 Delivered keys are decrypted on the order page only for superusers (the owner). Staff who
 help with support see the order, its history and its payments, but the keys read "hidden".
@@ -24,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from cardpool.selectors import keys_for_order
 from core.money import to_decimal_string
 from orders.models import Delivery, Order, OrderEvent, PaymentEvent
+from orders.outbox.admin import OrderMessageAttemptInline, OrderMessageInline, resend_delivery
 from orders.payments.inbox import payment_event_reverify
 from orders.tasks import process_payment_event
 
@@ -135,7 +137,14 @@ class OrderAdmin(admin.ModelAdmin):
     search_help_text = "Order number or buyer email (or part of either)."
     date_hierarchy = "created_at"
     show_full_result_count = False
-    inlines = [OrderEventInline, DeliveryInline, PaymentEventInline]
+    inlines = [
+        OrderEventInline,
+        DeliveryInline,
+        PaymentEventInline,
+        OrderMessageInline,
+        OrderMessageAttemptInline,
+    ]
+    actions = [resend_delivery]
     fieldsets = [
         (
             None,

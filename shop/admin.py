@@ -75,6 +75,7 @@ class ProductAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "category", "description"]}),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
+        ("Messages to the buyer", {"fields": ["usage_instructions", "message_channels"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -155,6 +156,7 @@ class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
         ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
+        ("Messages", {"fields": ["message_channels", "callback_url", "callback_secret"]}),
     ]
 
 
