@@ -5,7 +5,8 @@ An order's status may only change through ``orders.transitions.order_transition`
 transitions, conditional update, an event row with the actor); an admin form saving the row
 directly would skip all three. So the order pages are for looking, the inbox has one action
 (re-process, which goes through the same task as a webhook), and nothing here deletes:
-orders, payment events and deliveries are the shop's books.
+orders, payment events and deliveries are the shop's books. The order page also lists its
+outbox messages and every attempt to send them (``orders.outbox.admin``).
 
 The order page never decrypts keys. The owner sees them only through "Reveal keys", which
 asks a reason and records the reveal (``orders.admin_views``, ``orders.reveals``); support can
@@ -31,8 +32,9 @@ from core.money import to_decimal_string
 from core.roles import is_owner
 from orders import admin_inbox  # noqa: F401 - registers the payment-event inbox
 from orders.admin_views import RESEND_PERMISSION, order_keys_resend_view, order_keys_reveal_view
-from orders.emails import order_keys_resend
 from orders.models import Delivery, KeyReveal, Order, OrderEvent, PaymentEvent
+from orders.outbox.admin import OrderMessageAttemptInline, OrderMessageInline
+from orders.resend import order_keys_resend
 
 
 def _money(minor: int | None, currency: str) -> str:
@@ -161,7 +163,13 @@ class OrderAdmin(admin.ModelAdmin):
     change_form_template = "admin/orders/order/change_form.html"
     date_hierarchy = "created_at"
     show_full_result_count = False
-    inlines = [OrderEventInline, DeliveryInline, PaymentEventInline]
+    inlines = [
+        OrderEventInline,
+        DeliveryInline,
+        PaymentEventInline,
+        OrderMessageInline,
+        OrderMessageAttemptInline,
+    ]
     fieldsets = [
         (
             None,

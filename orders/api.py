@@ -15,6 +15,7 @@ from core.errors import ErrorOut, NotFound
 from core.money import to_decimal_string
 from orders.access import order_lookup
 from orders.models import Order
+from orders.outbox.selectors import inbox_for_order
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
 
@@ -27,6 +28,7 @@ class OrderIn(Schema):
     quantity: StrictInt
     email: str = Field(..., max_length=254)
     query_password: str | None = Field(None, max_length=128)
+    phone: str | None = Field(None, max_length=32, description="E.164, for an SMS copy.")
     ref: str | None = Field(None, max_length=32)
     variant: str | None = Field(None, max_length=80)
     coupon: str | None = Field(None, max_length=80)
@@ -40,6 +42,12 @@ class OrderCreatedOut(Schema):
     pay_url: str
 
 
+class InboxMessageOut(Schema):
+    subject: str
+    body: str
+    created_at: datetime
+
+
 class OrderOut(Schema):
     order_no: str
     status: str
@@ -51,6 +59,9 @@ class OrderOut(Schema):
     created_at: datetime
     paid_at: datetime | None
     delivered_at: datetime | None
+    inbox: list[InboxMessageOut] = Field(
+        default_factory=list, description="The buyer's site inbox: messages about this order."
+    )
 
 
 def order_out(order: Order) -> dict:
@@ -65,6 +76,7 @@ def order_out(order: Order) -> dict:
         "created_at": order.created_at,
         "paid_at": order.paid_at,
         "delivered_at": order.delivered_at,
+        "inbox": inbox_for_order(order),
     }
 
 
@@ -89,6 +101,7 @@ def create_order(request: HttpRequest, payload: OrderIn):
             quantity=payload.quantity,
             email=payload.email,
             query_password=payload.query_password or "",
+            phone=payload.phone or "",
             ref=payload.ref or "",
             variant=payload.variant or "",
             coupon=payload.coupon or "",

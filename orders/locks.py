@@ -18,8 +18,8 @@ from orders.models import Order, PaymentEvent
 from shop.models import Product
 
 
-def lock_payment_event(event_id: int) -> PaymentEvent | None:
-    return lock_one(PaymentEvent, "id", event_id)
+def lock_payment_event(event_id: int, *, skip_locked: bool = False) -> PaymentEvent | None:
+    return lock_one(PaymentEvent, "id", event_id, skip_locked=skip_locked)
 
 
 def lock_order(order_id: int) -> Order | None:

@@ -66,6 +66,9 @@ class Order(models.Model):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     email = models.EmailField()
+    phone = models.CharField(
+        max_length=16, blank=True, help_text="E.164 (+15551234567), optional: for SMS messages."
+    )
     buyer_identity = models.CharField(
         max_length=254,
         blank=True,
@@ -215,6 +218,11 @@ class PaymentEvent(models.Model):
     last_error = models.TextField(
         blank=True, help_text="The full traceback of the last failed attempt; empty once processed."
     )
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="After a failed sweep: no sweep takes the event again before this.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -272,3 +280,32 @@ class KeyReveal(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Key reveals are append-only.")
+
+
+# The outbox's tables are orders' too (messages about orders); they live beside their code.
+from orders.outbox.models import (  # noqa: E402
+    AttemptOutcome,
+    InboxMessage,
+    MessageAttempt,
+    MessageChannel,
+    MessagePurpose,
+    MessageStatus,
+    OutboxMessage,
+)
+
+__all__ = [
+    "AttemptOutcome",
+    "Delivery",
+    "InboxMessage",
+    "KeyReveal",
+    "MessageAttempt",
+    "MessageChannel",
+    "MessagePurpose",
+    "MessageStatus",
+    "Order",
+    "OrderEvent",
+    "OrderEventKind",
+    "OrderStatus",
+    "OutboxMessage",
+    "PaymentEvent",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.after_commit import enqueue_after_commit
 from orders.tasks import deliver_backorders
 
 
@@ -9,4 +10,4 @@ def serve_backorders_on_restock(*, product_id: int, count: int, **_: object) -> 
     """Keys reached the pool (``cardpool.signals.keys_imported``, sent after the import
     committed): paid backorders of the product are first in line for them."""
     if count:
-        deliver_backorders.delay_on_commit(product_id)
+        enqueue_after_commit(deliver_backorders, product_id)

@@ -22,6 +22,7 @@ No network call is made while any of these are held: the payment provider is cal
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,6 +49,18 @@ from orders.transitions import order_transition
 from shop.models import Product, ShopSettings
 
 MAX_QUERY_PASSWORD = 128
+# E.164: a plus, a country code and the number, at most 15 digits. For SMS messages only.
+PHONE_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def normalise_phone(phone: str) -> str:
+    """``"+1 (555) 123-4567"`` as ``"+15551234567"``; "" for none; InvalidInput otherwise."""
+    compact = re.sub(r"[\s().-]", "", phone or "")
+    if compact and not PHONE_PATTERN.fullmatch(compact):
+        raise InvalidInput(
+            "Enter the phone number with its country code, e.g. +15551234567, or leave it empty."
+        )
+    return compact
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class CheckoutRequest:
     quantity: int
     email: str
     query_password: str = field(default="", repr=False)  # never in a log line or traceback
+    phone: str = ""
     ref: str = ""
     variant: str = ""
     coupon: str = ""
@@ -87,6 +101,7 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
         raise InvalidInput(f"Unknown coupon '{req.coupon}'.", code="invalid")
     if len(req.query_password or "") > MAX_QUERY_PASSWORD:
         raise InvalidInput(f"The query password may be at most {MAX_QUERY_PASSWORD} characters.")
+    normalise_phone(req.phone)
     return product, email
 
 
@@ -171,6 +186,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 amount=product.price * req.quantity,
                 currency=product.currency,
                 email=email,
+                phone=normalise_phone(req.phone),
                 buyer_identity=identity,
                 query_password_hash=(
                     query_password_hash(req.query_password) if req.query_password else ""

@@ -16,6 +16,7 @@ from core.errors import RateLimited
 from core.money import to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
 from orders.models import Order, OrderStatus
+from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
 from orders.payments.inbox import InvalidWebhook, WebhookTooLarge, payment_event_receive
 from orders.payments.stripe_events import (
@@ -33,6 +34,7 @@ def _order_context(order: Order) -> dict:
         "order": order,
         "amount": to_decimal_string(order.amount, order.currency),
         "keys": keys_for_order(order) if order.delivered_at else [],
+        "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
     }

@@ -4,7 +4,8 @@ One open alert per condition (``kind`` + ``subject``, a partial unique constrain
 seen again updates its alert instead of adding one. Email goes to ``ShopSettings.owner_email``
 when the alert opens and then at most once per interval (an hour by default) while it stays
 unacknowledged; the interval is claimed by a conditional UPDATE, so two workers checking at
-once still send one email.
+once still send one email. The email is an outbox row written with that claim
+(``orders.outbox``): a broker outage delays it, never loses it.
 
 After the owner acknowledges, *event* conditions (slow deliveries, spikes, signature failures)
 only count what happened since the acknowledgement, and *state* conditions (low stock, the
@@ -21,13 +22,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.models import Delivery, PaymentEvent
+from orders.outbox.services import owner_alert_enqueue
 from orders.stock import with_stock
 from riskrules.models import Alert, RiskSettings
 from riskrules.selectors import holds_and_blocks_since, units_sold_since
@@ -98,10 +99,8 @@ def alert_raise(
             return None
         due = Q(last_emailed_at__isnull=True) | Q(last_emailed_at__lte=now - interval)
         if Alert.objects.filter(pk=alert.pk).filter(due).update(last_emailed_at=now):
-            # Lazy on purpose: riskrules.tasks wraps this module's checks (it imports us).
-            from riskrules.tasks import send_alert_email
-
-            send_alert_email.delay_on_commit(alert.pk)
+            alert.refresh_from_db()
+            alert_email_enqueue(alert=alert)
     alert.refresh_from_db()
     return alert
 
@@ -113,26 +112,32 @@ def alert_acknowledge(*, alert_ids: list[int], user) -> int:
     )
 
 
-def alert_email_send(*, alert_id: int) -> bool:
-    """Email one alert to the owner. False if there is nobody to tell or nothing to say."""
-    alert = Alert.objects.filter(pk=alert_id, acknowledged_at__isnull=True).first()
-    owner_email = ShopSettings.load().owner_email
-    if alert is None:
-        return False
-    if not owner_email:
+def alert_email_enqueue(*, alert: Alert) -> str | None:
+    """The owner's email for this sending of ``alert`` (its ``last_emailed_at``), as an outbox
+    row of the caller's transaction: it goes out after the commit, retried until sent."""
+    shop = ShopSettings.load()
+    if not shop.owner_email:
         logger.warning("alert %s not emailed: no owner email in the shop settings", alert.title)
-        return False
+        return None
+    sent_for = alert.last_emailed_at or timezone.now()
     context = {
         "alert": alert,
         "admin_url": f"{django_settings.SITE_URL}/admin/riskrules/alert/{alert.pk}/change/",
     }
-    send_mail(
-        subject=f"[{ShopSettings.load().shop_name}] {alert.title}",
-        message=render_to_string("riskrules/alert_email.txt", context),
-        from_email=None,
-        recipient_list=[owner_email],
+    return owner_alert_enqueue(
+        key=f"alert-{alert.pk}-{int(sent_for.timestamp() * 1000)}",
+        owner_email=shop.owner_email,
+        subject=f"[{shop.shop_name}] {alert.title}",
+        text=render_to_string("riskrules/alert_email.txt", context),
     )
-    return True
+
+
+def alert_email_send(*, alert_id: int) -> bool:
+    """For ``send_alert_email`` tasks queued before the outbox: write the alert's message (a
+    no-op if it was written already). False if there is nobody to tell or nothing to say."""
+    with transaction.atomic():
+        alert = Alert.objects.filter(pk=alert_id, acknowledged_at__isnull=True).first()
+        return alert is not None and alert_email_enqueue(alert=alert) is not None
 
 
 # --- Conditions --------------------------------------------------------------------------------

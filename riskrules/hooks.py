@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core.after_commit import enqueue_after_commit
 from core.errors import Blocked, RateLimited
 from core.ratelimit import RateLimit
 from orders.risk import CheckoutContext, Decision
@@ -108,7 +109,7 @@ def checkout_screened(*, order, ctx: CheckoutContext, decisions: list[Decision])
     if hits:
         decisions_record(hits=hits, ctx=ctx, order=order)
         if any(hit.outcome == RuleAction.HOLD for hit in hits):
-            check_risk_spike.delay_on_commit()
+            enqueue_after_commit(check_risk_spike)
     _check_stock_soon(product_id=ctx.product_id)
 
 

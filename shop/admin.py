@@ -90,6 +90,7 @@ class ProductAdmin(admin.ModelAdmin):
         ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
+        ("Messages to the buyer", {"fields": ["usage_instructions", "message_channels"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -171,6 +172,7 @@ class ShopSettingsAdmin(SingletonAdmin):
         (None, {"fields": ["shop_name", "owner_email"]}),
         ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
         ("Delivery", {"fields": ["priority_amount"]}),
+        ("Messages", {"fields": ["message_channels", "callback_url", "callback_secret"]}),
     ]
 
 

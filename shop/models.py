@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Self
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.db.models import Q
@@ -14,6 +15,28 @@ from django.db.models import Q
 MAX_KEYS_PER_ORDER = 1000
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD or CNY.")
+
+# The channels a buyer's messages may take, in the owner's words (``orders.outbox`` sends them;
+# the names are kept here because the owner's settings below are checked against them).
+MESSAGE_CHANNELS = ("email", "sms", "inbox", "callback")
+DEFAULT_MESSAGE_CHANNELS = "email,sms,inbox"
+
+
+def parse_message_channels(value: str) -> list[str]:
+    """``"email, sms,inbox"`` as ``["email", "sms", "inbox"]``: order kept, repeats dropped."""
+    seen: list[str] = []
+    for name in (part.strip().lower() for part in (value or "").split(",")):
+        if name and name not in seen:
+            seen.append(name)
+    return seen
+
+
+def validate_message_channels(value: str) -> None:
+    unknown = [name for name in parse_message_channels(value) if name not in MESSAGE_CHANNELS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown channel(s): {', '.join(unknown)}. Use {', '.join(MESSAGE_CHANNELS)}."
+        )
 
 
 class Category(models.Model):
@@ -50,6 +73,20 @@ class Product(models.Model):
     )
     low_stock_threshold = models.PositiveIntegerField(default=5)
     sort_order = models.IntegerField(default=0)
+    usage_instructions = models.TextField(
+        blank=True,
+        help_text="How to use the key: sent with it by email and shown in the buyer's inbox.",
+    )
+    message_channels = models.CharField(
+        max_length=80,
+        blank=True,
+        validators=[validate_message_channels],
+        help_text=(
+            "Where the buyer hears about the delivery, tried in order until one works, "
+            f"comma-separated from {', '.join(MESSAGE_CHANNELS)}. Blank: the shop's default. "
+            "The order page always shows the keys."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +154,29 @@ class ShopSettings(SingletonModel):
             "returning buyers always are. 0 turns the amount rule off."
         ),
     )
+    message_channels = models.CharField(
+        max_length=80,
+        default=DEFAULT_MESSAGE_CHANNELS,
+        validators=[validate_message_channels],
+        help_text=(
+            "The default fallback chain for buyers' messages, tried in order until one works "
+            f"(comma-separated from {', '.join(MESSAGE_CHANNELS)}); a product may set its own. "
+            "SMS is skipped for buyers who gave no phone number."
+        ),
+    )
+    callback_url = models.URLField(
+        blank=True,
+        max_length=500,
+        help_text=(
+            "Your system's HTTPS endpoint: every delivered order is POSTed to it as signed "
+            "JSON (Kami-Signature header), retried until it answers 2xx."
+        ),
+    )
+    callback_secret = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="The HMAC-SHA256 key the callback is signed with; at least 32 characters.",
+    )
 
     class Meta:
         verbose_name = "shop settings"
@@ -125,6 +185,12 @@ class ShopSettings(SingletonModel):
 
     def __str__(self) -> str:
         return "Shop settings"
+
+    def clean(self) -> None:
+        if self.callback_url and len(self.callback_secret) < 32:
+            raise ValidationError(
+                {"callback_secret": "A callback needs a secret of at least 32 characters."}
+            )
 
 
 class AuditEntry(models.Model):

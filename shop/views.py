@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -10,6 +11,7 @@ from commissions.middleware import referral_code
 from core.client_ip import client_ip
 from core.errors import KamiError
 from orders.access import grant_access
+from orders.outbox.services import messaging_plan
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
 from shop.models import Category
@@ -29,7 +31,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
     product = product_on_sale(slug)
     if product is None:
         raise Http404("No such product")
-    form = {"email": "", "quantity": 1, "query_password": ""}
+    form = {"email": "", "quantity": 1, "query_password": "", "phone": ""}
     error = None
     status = 200
     if request.method == "POST":
@@ -37,6 +39,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
             "email": request.POST.get("email", "").strip(),
             "quantity": request.POST.get("quantity", "1"),
             "query_password": request.POST.get("query_password", ""),
+            "phone": request.POST.get("phone", "").strip(),
         }
         quantity = form_quantity(form["quantity"])
         try:
@@ -46,6 +49,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
                     quantity=quantity,
                     email=form["email"],
                     query_password=form["query_password"],
+                    phone=form["phone"],
                     ref=referral_code(request),
                     client_ip=client_ip(request),
                     user_agent=request.headers.get("User-Agent", ""),
@@ -62,7 +66,12 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "shop/product.html",
-        {"product": product, "form": form, "error": error},
+        {
+            "product": product,
+            "form": form,
+            "error": error,
+            "offers_sms": bool(settings.SMS_BACKEND) and "sms" in messaging_plan(product.pk).chain,
+        },
         status=status,
     )
 
