@@ -147,6 +147,21 @@ def test_checkout_payment_refund_take_their_locks_in_the_global_order(client, ta
     _assert_in_order(taken)
 
 
+def test_a_checkout_far_below_the_hold_cap_takes_one_stripe_in_order(client, taken):
+    stock_product(1000, slug="wide")
+    order = order_create(
+        req=CheckoutRequest(
+            product="wide", quantity=1, email="w@example.com", client_ip="192.0.2.7"
+        )
+    )
+    assert order.holds_keys
+    assert _pay(client, order).status_code == 200
+    names = [name for _, name, _ in taken]
+    assert "lock_hold_stripe" in names and "lock_hold_stripes_all" not in names
+    assert "lock_product" not in names  # no backorders: the product row is never locked
+    _assert_in_order(taken)
+
+
 def test_late_payment_backorder_restock_and_review_keep_the_order(client, taken):
     from orders.review import order_review_approve
 
