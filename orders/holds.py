@@ -31,9 +31,9 @@ advisory "stripes" (``orders.locks``):
   *all* stripes: it waits for the checkouts in flight, keeps new ones out, and counts exactly.
   That is one at a time per product, only where one at a time is what keeps the cap.
 
-The path is chosen from a count taken before any stripe (a stripe cannot be traded for all of
-them later without risking deadlock), and the one-stripe path re-counts under its stripe; if
-holds climbed by more than the margin in between, that checkout goes without a hold.
+A checkout always tries the one-stripe path first; when its count says "near the cap" it gives
+the stripe back (a rollback to the savepoint taken just before it releases the advisory lock)
+and only then takes all of them, so no checkout ever waits for stripes while holding one.
 
 The counts are bounded: unsold keys are counted only up to what the decision needs (about
 ``held + quantity + margin`` ÷ share), so a checkout costs the same with 100 keys or 100,000.
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from cardpool.models import CardKey
 from cardpool.reservation import keys_release, keys_reserve
@@ -61,9 +61,9 @@ _KEYS = CardKey._meta.db_table
 _ORDERS = Order._meta.db_table
 
 # One statement: keys held by running holds, keys owed to backorders, and unsold keys counted
-# up to ``probe`` (each status through its own partial index, in that index's order). ``probe``
-# is the fewest sellable keys whose share covers ``held + extra``: reaching it means that much
-# fits, without counting further.
+# up to ``probe`` (each status in the order of its own partial index). ``probe`` is the fewest
+# sellable keys whose share covers ``held + extra``: reaching it means that much fits, without
+# counting further.
 _FIGURES = f"""
 WITH held AS (
     SELECT count(*) AS n FROM {_KEYS}
@@ -80,10 +80,10 @@ WITH held AS (
 SELECT held.n, owed.n, probe.n,
     (SELECT count(*) FROM (
         SELECT 1 FROM {_KEYS} WHERE product_id = %(product)s AND status = 'available'
-        ORDER BY id LIMIT (SELECT n FROM probe)) AS a)
+        ORDER BY product_id, id LIMIT (SELECT n FROM probe)) AS a)
   + (SELECT count(*) FROM (
         SELECT 1 FROM {_KEYS} WHERE product_id = %(product)s AND status = 'reserved'
-        ORDER BY reserved_until LIMIT (SELECT n FROM probe)) AS r)
+        ORDER BY product_id, reserved_until LIMIT (SELECT n FROM probe)) AS r)
 FROM held, owed, probe
 """  # noqa: S608 - table names from model metadata
 
@@ -178,6 +178,28 @@ def _reserve(*, order: Order, now: datetime) -> bool:
     return False
 
 
+def _held_on_one_stripe(*, order: Order, shop: ShopSettings, now: datetime) -> bool:
+    """The parallel path: under one stripe, whether the hold fits even if every checkout
+    holding another stripe reserves its most. If not (near the cap, or backorders waiting),
+    the stripe is given back by rolling back to a savepoint, which releases the advisory lock
+    taken after it: the caller then takes all stripes without holding one (no deadlock)."""
+    # Keys the checkouts holding the other stripes may reserve unseen (see the docstring).
+    margin = (HOLD_STRIPES - 1) * order.product.max_per_order
+    before_stripe = transaction.savepoint()
+    lock_hold_stripe(order.product_id)
+    figures = hold_figures(
+        product_id=order.product_id,
+        now=now,
+        share_percent=shop.hold_share_percent,
+        extra=order.quantity + margin,
+    )
+    if not figures.owed and not figures.exact:  # at the probe: that much fits
+        transaction.savepoint_commit(before_stripe)
+        return True
+    transaction.savepoint_rollback(before_stripe)
+    return False
+
+
 def order_hold_keys(*, order: Order, shop: ShopSettings, now: datetime) -> bool:
     """Reserve a new pending order's keys for its unpaid window if the product's hold cap
     allows; return whether it did. Runs in the checkout's transaction, after the buyer's
@@ -189,19 +211,7 @@ def order_hold_keys(*, order: Order, shop: ShopSettings, now: datetime) -> bool:
         figures = hold_figures(product_id=product_id, now=now, share_percent=0, extra=quantity)
         _require_sellable(figures, quantity=quantity, shop=shop)
         return False
-    # Keys the checkouts holding the other stripes may reserve unseen (see the docstring).
-    margin = (HOLD_STRIPES - 1) * order.product.max_per_order
-    ahead = hold_figures(
-        product_id=product_id, now=now, share_percent=share, extra=quantity + 2 * margin
-    )
-    if not ahead.owed and not ahead.exact:
-        lock_hold_stripe(product_id)
-        figures = hold_figures(
-            product_id=product_id, now=now, share_percent=share, extra=quantity + margin
-        )
-        _require_sellable(figures, quantity=quantity, shop=shop)
-        if figures.owed or not _fits(figures, quantity=quantity, margin=margin, shop=shop):
-            return False  # holds climbed to near the cap since the first count: no hold
+    if connection.vendor == "postgresql" and _held_on_one_stripe(order=order, shop=shop, now=now):
         return _reserve(order=order, now=now)
     lock_hold_stripes_all(product_id)
     figures = hold_figures(product_id=product_id, now=now, share_percent=share, extra=quantity)

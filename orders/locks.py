@@ -62,9 +62,8 @@ def lock_buyer(*identities: str) -> None:
     if connection.vendor != "postgresql":
         return
     keys = sorted({_advisory_key(f"buyer:{ident}") for ident in identities if ident})
-    with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    with connection.cursor() as cursor:  # one round trip; unnest keeps the sorted order
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
 
 
 # Checkouts of one product that may take a hold run in parallel up to this many at a time, each

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from commissions.attribution import order_attribute
@@ -101,18 +102,27 @@ def _check_unpaid_limits(
     """Nobody may lock up the shop's stock: cap unpaid orders per email, per client address
     and per network (IPv4 /24, IPv6 /64: a client changes its address within those for free).
     Called under the buyer's advisory locks, so concurrent checkouts count each other."""
-    unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
-    if unpaid.filter(buyer_identity=identity).count() >= shop.max_unpaid_per_email:
+    by_email = Q(buyer_identity=identity)
+    by_address = Q(client_ip=client_ip) if client_ip else Q(pk__in=[])
+    by_network = Q(client_network=network) if network else Q(pk__in=[])
+    counts = Order.objects.filter(
+        by_email | by_address | by_network, status=OrderStatus.PENDING, hold_expires_at__gt=now
+    ).aggregate(  # one query for the three limits
+        email=Count("pk", filter=by_email),
+        address=Count("pk", filter=by_address),
+        network=Count("pk", filter=by_network),
+    )
+    if counts["email"] >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
             f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
             "pay or wait for one to expire first."
         )
-    if client_ip and unpaid.filter(client_ip=client_ip).count() >= shop.max_unpaid_per_ip:
+    if counts["address"] >= shop.max_unpaid_per_ip:
         raise TooManyUnpaid(
             f"Your address already has {shop.max_unpaid_per_ip} unpaid orders: "
             "pay or wait for one to expire first."
         )
-    if network and (unpaid.filter(client_network=network).count() >= shop.max_unpaid_per_network):
+    if counts["network"] >= shop.max_unpaid_per_network:
         raise TooManyUnpaid(
             f"Your network already has {shop.max_unpaid_per_network} unpaid orders: "
             "pay or wait for one to expire first."
