@@ -13,7 +13,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from cardpool.selectors import keys_for_order
 from orders.events import OrderEventKind, event_keys_resent
@@ -25,6 +26,12 @@ RESEND_MIN_INTERVAL = timedelta(minutes=5)
 
 
 def _delivery_message(order: Order) -> EmailMultiAlternatives:
+    """The email in the order's language (the buyer's at checkout), whoever sends it."""
+    with translation.override(order.language or settings.LANGUAGE_CODE):
+        return _delivery_message_in_active_language(order)
+
+
+def _delivery_message_in_active_language(order: Order) -> EmailMultiAlternatives:
     context = {
         "order": order,
         "keys": keys_for_order(order),
@@ -32,7 +39,8 @@ def _delivery_message(order: Order) -> EmailMultiAlternatives:
         "lookup_url": f"{settings.SITE_URL}{reverse('order-lookup')}",
     }
     message = EmailMultiAlternatives(
-        subject=f"Your {order.product.name} key(s) — order {order.order_no}",
+        subject=_("Your %(product)s key(s) — order %(order_no)s")
+        % {"product": order.product.local_name, "order_no": order.order_no},
         body=render_to_string("emails/delivery.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.email],

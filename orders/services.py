@@ -25,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from cardpool.reservation import keys_reserve
 from cardpool.selectors import free_key_count
@@ -62,6 +64,15 @@ class CheckoutRequest:
     client_ip: str | None = None
     user_agent: str = ""
     user_id: int | None = None
+    language: str = ""  # the buyer's (request.LANGUAGE_CODE): their emails speak it
+
+
+def order_language(code: str) -> str:
+    """A language the shop speaks, from the checkout's: an unknown one is the default."""
+    try:
+        return translation.get_supported_language_variant(code or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 def normalise_email(email: str) -> str:
@@ -73,20 +84,25 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
     try:
         validate_email(email)
     except ValidationError:
-        raise InvalidInput("Enter a valid email address: your keys are sent there.") from None
+        raise InvalidInput(_("Enter a valid email address: your keys are sent there.")) from None
     product = Product.objects.filter(slug=req.product or "", on_sale=True).first()
     if product is None:
-        raise NotFound("No such product is on sale.")
+        raise NotFound(_("No such product is on sale."))
     if not isinstance(req.quantity, int) or req.quantity < 1:
-        raise InvalidInput("Quantity must be at least 1.")
+        raise InvalidInput(_("Quantity must be at least 1."))
     if req.quantity > product.max_per_order:
-        raise InvalidInput(f"At most {product.max_per_order} per order for this product.")
+        raise InvalidInput(
+            _("At most %(max)d per order for this product.") % {"max": product.max_per_order}
+        )
     if req.variant:
         raise InvalidInput(f"Unknown variant '{req.variant}' for this product.", code="invalid")
     if req.coupon:
         raise InvalidInput(f"Unknown coupon '{req.coupon}'.", code="invalid")
     if len(req.query_password or "") > MAX_QUERY_PASSWORD:
-        raise InvalidInput(f"The query password may be at most {MAX_QUERY_PASSWORD} characters.")
+        raise InvalidInput(
+            _("The query password may be at most %(max)d characters.")
+            % {"max": MAX_QUERY_PASSWORD}
+        )
     return product, email
 
 
@@ -98,20 +114,25 @@ def _check_unpaid_limits(
     unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
     if unpaid.filter(buyer_identity=identity).count() >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
-            f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
-            "pay or wait for one to expire first."
+            _("This email already has %(count)d unpaid orders: pay or wait for one to expire first.")
+            % {"count": shop.max_unpaid_per_email}
         )
     if client_ip and unpaid.filter(client_ip=client_ip).count() >= shop.max_unpaid_per_ip:
         raise TooManyUnpaid(
-            f"This network already has {shop.max_unpaid_per_ip} unpaid orders: "
-            "pay or wait for one to expire first."
+            _(
+                "This network already has %(count)d unpaid orders: "
+                "pay or wait for one to expire first."
+            )
+            % {"count": shop.max_unpaid_per_ip}
         )
 
 
 def _out_of_stock(product_id: int, now: datetime, *, reserved_here: int = 0) -> OutOfStock:
     # Keys this refused checkout reserved a moment ago go back when its transaction rolls back.
     stock = product_stock(product_id, now=now) + reserved_here
-    return OutOfStock(f"Only {stock} left." if stock else "Sold out: no keys are left right now.")
+    if stock:
+        return OutOfStock(_("Only %(count)d left.") % {"count": stock})
+    return OutOfStock(_("Sold out: no keys are left right now."))
 
 
 def _reserve_stock(*, order: Order, now: datetime) -> None:
@@ -181,6 +202,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
                 priority=priority,
+                language=order_language(req.language),
             )
             _reserve_stock(order=order, now=now)
             event_order_created(order)

@@ -12,6 +12,7 @@ import logging
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Blocked, RateLimited
 from core.ratelimit import RateLimit
@@ -57,18 +58,25 @@ def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> Non
     decision = limit.hit(client_ip or "unknown", now=now)
     if not decision.allowed:
         raise RateLimited(
-            f"Too many checkouts from your network: at most {limit.limit} per "
-            f"{_describe(limit.window_seconds)}. Try again in {decision.retry_after} seconds.",
+            _(
+                "Too many checkouts from your network: at most %(limit)d per %(window)s. "
+                "Try again in %(seconds)d seconds."
+            )
+            % {
+                "limit": limit.limit,
+                "window": _describe(limit.window_seconds),
+                "seconds": decision.retry_after,
+            },
             retry_after=decision.retry_after,
         )
 
 
 def _describe(seconds: int) -> str:
     if seconds == 60:
-        return "minute"
+        return _("minute")
     if seconds % 60 == 0:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"
+        return _("%(count)d minutes") % {"count": seconds // 60}
+    return _("%(count)d seconds") % {"count": seconds}
 
 
 def screen_checkout(*, ctx: CheckoutContext) -> list[Decision]:

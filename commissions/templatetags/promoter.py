@@ -1,6 +1,6 @@
 from django import template
 
-from core.money import to_decimal_string
+from core.money import format_money
 
 register = template.Library()
 
@@ -8,7 +8,7 @@ register = template.Library()
 @register.filter
 def money(minor: int, currency: str) -> str:
     """Minor units as the promoter reads them: ``1250|money:"USD"`` → ``12.50 USD``."""
-    return f"{to_decimal_string(int(minor or 0), currency)} {currency}"
+    return format_money(minor, currency)
 
 
 @register.filter
