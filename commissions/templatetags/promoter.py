@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import pgettext_lazy
 
 from core.money import format_money
 
@@ -11,7 +12,17 @@ def money(minor: int, currency: str) -> str:
     return format_money(minor, currency)
 
 
+# A commission's status (``commissions.selectors.commission_status``) as the promoter reads it.
+COMMISSION_STATUS_WORDS = {
+    "pending": pgettext_lazy("commission status", "pending"),
+    "available": pgettext_lazy("commission status", "available"),
+    "partly_clawed_back": pgettext_lazy("commission status", "partly clawed back"),
+    "clawed_back": pgettext_lazy("commission status", "clawed back"),
+}
+
+
 @register.filter
 def words(value: str) -> str:
-    """``partly_clawed_back`` → ``partly clawed back``."""
-    return str(value).replace("_", " ")
+    """``partly_clawed_back`` → ``partly clawed back`` (in the promoter's language)."""
+    value = str(value)
+    return str(COMMISSION_STATUS_WORDS.get(value) or value.replace("_", " "))
