@@ -100,8 +100,7 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
         raise InvalidInput(f"Unknown coupon '{req.coupon}'.", code="invalid")
     if len(req.query_password or "") > MAX_QUERY_PASSWORD:
         raise InvalidInput(
-            _("The query password may be at most %(max)d characters.")
-            % {"max": MAX_QUERY_PASSWORD}
+            _("The query password may be at most %(max)d characters.") % {"max": MAX_QUERY_PASSWORD}
         )
     return product, email
 
@@ -114,7 +113,9 @@ def _check_unpaid_limits(
     unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
     if unpaid.filter(buyer_identity=identity).count() >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
-            _("This email already has %(count)d unpaid orders: pay or wait for one to expire first.")
+            _(
+                "This email already has %(count)d unpaid orders: pay or wait for one to expire first."  # noqa: E501
+            )
             % {"count": shop.max_unpaid_per_email}
         )
     if client_ip and unpaid.filter(client_ip=client_ip).count() >= shop.max_unpaid_per_ip:

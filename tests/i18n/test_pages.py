@@ -11,9 +11,9 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from commissions.models import Withdrawal
 from core.lockout import lockout_response
 from orders.models import Order
-from commissions.models import Withdrawal
 from tests.commissions.factories import PromoterFactory
 from tests.factories import stock_product
 
