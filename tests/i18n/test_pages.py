@@ -191,3 +191,10 @@ def test_the_admin_follows_djangos_chinese(admin_client):
     html = admin_client.get("/admin/", **ZH).content.decode()
     assert html_lang(html) == "zh-hans"
     assert "站点管理" in html or "注销" in html or "修改密码" in html
+
+
+def test_locale_middleware_sits_after_sessions_and_before_common():
+    middleware = settings.MIDDLEWARE
+    locale = middleware.index("django.middleware.locale.LocaleMiddleware")
+    assert middleware.index("django.contrib.sessions.middleware.SessionMiddleware") < locale
+    assert locale < middleware.index("django.middleware.common.CommonMiddleware")
