@@ -19,6 +19,8 @@ from orders.models import Order, OrderStatus
 from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
 from orders.payments.inbox import InvalidWebhook, WebhookTooLarge, payment_event_receive
+from orders.support.models import MESSAGE_MAX
+from orders.support.tickets import tickets_for_order
 from orders.payments.stripe_events import (
     build_event,
     checkout_session_object,
@@ -36,6 +38,8 @@ def _order_context(order: Order) -> dict:
         "keys": keys_for_order(order) if order.delivered_at else [],
         "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
+        "tickets": tickets_for_order(order),
+        "ticket_message_max": MESSAGE_MAX,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
     }
 
