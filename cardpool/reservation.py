@@ -263,15 +263,14 @@ def key_void_and_replace(*, key_id: int, order_id: int, now: datetime) -> int | 
     voided = CardKey.objects.filter(pk=key_id, order_id=order_id, status=S.SOLD).update(
         status=S.VOID, order=None, slot=None, sold_at=None, reserved_until=None
     )
+    slot: int = old["slot"]
     if not voided:
         return None
-    filled = keys_take_free(
-        order_id=order_id, product_id=old["product_id"], slots=[old["slot"]], now=now
-    )
+    filled = keys_take_free(order_id=order_id, product_id=old["product_id"], slots=[slot], now=now)
     if not filled:
         return None  # the caller rolls back: the old key must stay the buyer's
     return (
-        CardKey.objects.filter(order_id=order_id, slot=old["slot"], status=S.SOLD)
+        CardKey.objects.filter(order_id=order_id, slot=slot, status=S.SOLD)
         .values_list("pk", flat=True)
         .get()
     )

@@ -19,14 +19,14 @@ from orders.models import Order, OrderStatus
 from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
 from orders.payments.inbox import InvalidWebhook, WebhookTooLarge, payment_event_receive
-from orders.support.models import MESSAGE_MAX
-from orders.support.tickets import tickets_for_order
 from orders.payments.stripe_events import (
     build_event,
     checkout_session_object,
     encode,
     sign_payload,
 )
+from orders.support.models import MESSAGE_MAX
+from orders.support.tickets import tickets_for_order
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 

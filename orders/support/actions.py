@@ -20,6 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from cardpool.models import CardKey
 from cardpool.reservation import key_void_and_replace
 from core.errors import KamiError
 from core.roles import Role, has_role, is_owner
@@ -73,9 +74,7 @@ def order_key_replace(
                 return ActionOutcome(
                     False, f"{order.order_no}: {order.get_status_display()}, no key replaced."
                 )
-            new_key_id = key_void_and_replace(
-                key_id=key_id, order_id=order.pk, now=timezone.now()
-            )
+            new_key_id = key_void_and_replace(key_id=key_id, order_id=order.pk, now=timezone.now())
             if new_key_id is None:
                 raise _NothingToReplace
             replacement = KeyReplacement.objects.create(
@@ -111,16 +110,14 @@ def order_key_replace(
 
 
 def _slot_of(key_id: int) -> int:
-    from cardpool.models import CardKey
-
-    return CardKey.objects.filter(pk=key_id).values_list("slot", flat=True).get()
+    slot = CardKey.objects.filter(pk=key_id).values_list("slot", flat=True).get()
+    assert slot is not None  # a sold key always has its slot (CardKey's check constraint)
+    return slot
 
 
 def _why_not(*, order_id: int, key_id: int) -> ActionOutcome:
     if KeyReplacement.objects.filter(old_key_id=key_id).exists():
         return ActionOutcome(False, "That key was already replaced; nothing changed.")
-    from cardpool.models import CardKey
-
     if not CardKey.objects.filter(pk=key_id, order_id=order_id).exists():
         return ActionOutcome(False, "That key is not one of this order's; nothing changed.")
     return ActionOutcome(False, "No free key in the pool: import keys, then replace.")
@@ -137,7 +134,5 @@ def order_refund(*, order: Order, actor: Any) -> ActionOutcome:
 
 def replaceable_keys(order: Order) -> list[dict[str, Any]]:
     """The order's sold keys as the admin may see them: slot and row id, never the text."""
-    from cardpool.models import CardKey
-
     rows = CardKey.objects.filter(order=order, status=CardKey.Status.SOLD).order_by("slot")
     return [{"id": pk, "slot": slot} for pk, slot in rows.values_list("pk", "slot")]

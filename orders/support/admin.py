@@ -18,6 +18,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from core.errors import InvalidInput
 from core.masking import mask_email, shown_to
@@ -122,8 +123,6 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description="order")
     def order_link(self, obj: Ticket) -> str:
-        from django.utils.html import format_html
-
         url = reverse("admin:orders_order_change", args=[obj.order_id])
         return format_html('<a href="{}">{}</a>', url, obj.order.order_no)
 

@@ -34,9 +34,7 @@ def _order(message: OutboxMessage) -> Order:
 def _reply_text(message: OutboxMessage) -> tuple[Order, str, str]:
     order = _order(message)
     reply = (
-        TicketReply.objects.select_related("ticket")
-        .filter(pk=message.payload.get("reply"))
-        .first()
+        TicketReply.objects.select_related("ticket").filter(pk=message.payload.get("reply")).first()
     )
     if reply is None:
         raise PermanentFailure("the reply is gone")

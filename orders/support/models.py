@@ -118,7 +118,7 @@ class KeyReplacement(models.Model):
 
 
 class RestockSubscription(models.Model):
-    """"Notify me when it is back": one open subscription per product and email; closed
+    """ "Notify me when it is back": one open subscription per product and email; closed
     (``notified_at``) in the transaction that writes its one notice."""
 
     product = models.ForeignKey(

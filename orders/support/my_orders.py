@@ -1,4 +1,4 @@
-""""My orders" by email: a buyer who lost the order number asks for a link to their orders.
+""" "My orders" by email: a buyer who lost the order number asks for a link to their orders.
 
 The page answers the same whatever happens behind it: orders or none, a link sent or not. The
 link goes only to the address on the orders, through the outbox; it is a signed token

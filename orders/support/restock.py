@@ -1,4 +1,4 @@
-""""Notify me when it is back": a subscription per product and email, and one notice each on
+""" "Notify me when it is back": a subscription per product and email, and one notice each on
 restock, through the outbox.
 
 The card pool's ``keys_imported`` (sent after an import committed) reaches
@@ -36,7 +36,9 @@ def restock_subscribe(*, product: Product, email: str, ip: str | None) -> None:
         raise InvalidInput(_("Enter a valid email address.")) from None
     decision = PER_IP.hit(ip or "unknown")
     if not decision.allowed:
-        raise RateLimited(_("Too many requests: try again later."), retry_after=decision.retry_after)
+        raise RateLimited(
+            _("Too many requests: try again later."), retry_after=decision.retry_after
+        )
     RestockSubscription.objects.bulk_create(
         [RestockSubscription(product=product, email=email)], ignore_conflicts=True
     )

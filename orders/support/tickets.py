@@ -152,8 +152,10 @@ def ticket_close(*, ticket_id: int) -> None:
 
 def tickets_for_order(order: Order) -> list[dict[str, Any]]:
     """The order's tickets with their threads, newest first. Callers check access first."""
-    tickets = Ticket.objects.filter(order=order).prefetch_related("replies").order_by(
-        "-created_at", "-pk"
+    tickets = (
+        Ticket.objects.filter(order=order)
+        .prefetch_related("replies")
+        .order_by("-created_at", "-pk")
     )
     return [
         {

@@ -37,7 +37,10 @@ def ticket_create(request: HttpRequest, order_no: str) -> HttpResponse:
             )
         except RateLimited as exc:
             response = render(
-                request, "orders/lookup.html", {"order_no": order_no, "error": exc.message}, status=429
+                request,
+                "orders/lookup.html",
+                {"order_no": order_no, "error": exc.message},
+                status=429,
             )
             response["Retry-After"] = str(exc.retry_after)
             return response

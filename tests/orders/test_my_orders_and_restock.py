@@ -1,4 +1,4 @@
-""""My orders" by email (a signed, expiring link, sent only to the address on the orders, the
+""" "My orders" by email (a signed, expiring link, sent only to the address on the orders, the
 same answer whether or not any exist) and "notify me when it is back" (one notice per
 subscriber on restock, exactly once)."""
 
@@ -53,7 +53,9 @@ def test_the_answer_is_identical_whether_or_not_the_email_has_orders(
 def test_requests_are_limited_per_email(client, django_capture_on_commit_callbacks):
     OrderFactory(email="flood@example.com")
     with django_capture_on_commit_callbacks(execute=True):
-        answers = [_ask(client, "flood@example.com").status_code for _ in range(PER_EMAIL.limit + 1)]
+        answers = [
+            _ask(client, "flood@example.com").status_code for _ in range(PER_EMAIL.limit + 1)
+        ]
     assert answers == [200] * PER_EMAIL.limit + [429]
     assert len(mail.outbox) == PER_EMAIL.limit
 

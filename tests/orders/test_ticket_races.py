@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 def test_two_racing_replaces_of_one_key_replace_it_once():
     product = ProductFactory()
     now = timezone.now()
-    order = OrderFactory(product=product, status=OrderStatus.DELIVERED, paid_at=now, delivered_at=now)
+    order = OrderFactory(
+        product=product, status=OrderStatus.DELIVERED, paid_at=now, delivered_at=now
+    )
     old = CardKey.objects.create(
         product=product,
         secret=encrypt_secret("RACE-OLD"),
@@ -32,7 +34,9 @@ def test_two_racing_replaces_of_one_key_replace_it_once():
     )
     for i in range(3):
         CardKey.objects.create(
-            product=product, secret=encrypt_secret(f"RACE-NEW-{i}"), fingerprint=fingerprint(f"RACE-NEW-{i}")
+            product=product,
+            secret=encrypt_secret(f"RACE-NEW-{i}"),
+            fingerprint=fingerprint(f"RACE-NEW-{i}"),
         )
 
     results = run_concurrently(
