@@ -263,7 +263,7 @@ def key_void_and_replace(*, key_id: int, order_id: int, now: datetime) -> int | 
     voided = CardKey.objects.filter(pk=key_id, order_id=order_id, status=S.SOLD).update(
         status=S.VOID, order=None, slot=None, sold_at=None, reserved_until=None
     )
-    slot: int = old["slot"]
+    slot: int = old["slot"] or 0  # a sold key always has one (the check constraint)
     if not voided:
         return None
     filled = keys_take_free(order_id=order_id, product_id=old["product_id"], slots=[slot], now=now)
