@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -110,8 +110,7 @@ def buyer_message_enqueue(*, order: Order, purpose: str, payload: dict[str, Any]
         purpose=purpose,
         generation=0 if latest is None else latest + 1,
     )
-    draft = type(draft)(**{**draft.__dict__, "payload": payload})
-    return messages_enqueue([draft])[0]
+    return messages_enqueue([replace(draft, payload=payload)])[0]
 
 
 @dataclass(frozen=True)
