@@ -15,6 +15,7 @@ from core.client_ip import client_ip
 from core.errors import RateLimited
 from core.money import to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
+from orders.backorder_refunds import refund_due_at
 from orders.models import Order, OrderStatus
 from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
@@ -27,11 +28,13 @@ from orders.payments.stripe_events import (
 )
 from orders.support.models import MESSAGE_MAX
 from orders.support.tickets import tickets_for_order
+from shop.models import ShopSettings
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
 
 def _order_context(order: Order) -> dict:
+    shop = ShopSettings.load()
     return {
         "order": order,
         "amount": to_decimal_string(order.amount, order.currency),
@@ -41,6 +44,8 @@ def _order_context(order: Order) -> dict:
         "tickets": tickets_for_order(order),
         "ticket_message_max": MESSAGE_MAX,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
+        "refund_hours": shop.backorder_refund_after_hours,
+        "refund_due": refund_due_at(order, shop=shop),
     }
 
 
