@@ -35,6 +35,11 @@ from orders.admin_views import RESEND_PERMISSION, order_keys_resend_view, order_
 from orders.models import Delivery, KeyReveal, Order, OrderEvent, PaymentEvent
 from orders.outbox.admin import OrderMessageAttemptInline, OrderMessageInline
 from orders.resend import order_keys_resend
+from orders.support.admin import (
+    order_actions_context,
+    order_key_replace_view,
+    order_refund_view,
+)
 
 
 def _money(minor: int | None, currency: str) -> str:
@@ -265,8 +270,24 @@ class OrderAdmin(admin.ModelAdmin):
                 wrap(self.resend_keys_view),
                 name="{}_{}_resend_keys".format(*info),
             ),
+            path(
+                "<int:order_id>/replace-key/",
+                wrap(self.replace_key_view),
+                name="{}_{}_replace_key".format(*info),
+            ),
+            path(
+                "<int:order_id>/refund/",
+                wrap(self.refund_view),
+                name="{}_{}_refund".format(*info),
+            ),
             *super().get_urls(),
         ]
+
+    def replace_key_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_key_replace_view(request, order_id=order_id)
+
+    def refund_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_refund_view(request, order_id=order_id)
 
     def reveal_keys_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         return order_keys_reveal_view(request, order_id=order_id, admin_site=self.admin_site)
@@ -281,8 +302,10 @@ class OrderAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        order = Order.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         extra_context = {
             **(extra_context or {}),
+            **(order_actions_context(request, order) if order is not None else {}),
             "can_reveal_keys": is_owner(request.user),
             "can_resend_keys": self.has_resend_permission(request),
         }

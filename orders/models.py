@@ -56,6 +56,9 @@ class OrderEventKind(models.TextChoices):
     REVIEW_BLOCK_IP = "review_block_ip", "Buyer IP blocklisted"
     # Support
     KEYS_RESENT = "keys_resent", "Keys resent to the buyer's email"
+    TICKET_OPENED = "ticket_opened", "The buyer opened a ticket"
+    TICKET_REPLIED = "ticket_replied", "The shop replied to a ticket"
+    KEY_REPLACED = "key_replaced", "A key was voided and replaced from the pool"
 
 
 class Order(models.Model):
@@ -334,11 +337,18 @@ from orders.outbox.models import (  # noqa: E402
     MessageStatus,
     OutboxMessage,
 )
+from orders.support.models import (  # noqa: E402
+    KeyReplacement,
+    RestockSubscription,
+    Ticket,
+    TicketReply,
+)
 
 __all__ = [
     "AttemptOutcome",
     "Delivery",
     "InboxMessage",
+    "KeyReplacement",
     "KeyReveal",
     "MessageAttempt",
     "MessageChannel",
@@ -350,4 +360,7 @@ __all__ = [
     "OrderStatus",
     "OutboxMessage",
     "PaymentEvent",
+    "RestockSubscription",
+    "Ticket",
+    "TicketReply",
 ]

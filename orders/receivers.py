@@ -11,3 +11,12 @@ def serve_backorders_on_restock(*, product_id: int, count: int, **_: object) -> 
     committed): paid backorders of the product are first in line for them."""
     if count:
         enqueue_after_commit(deliver_backorders, product_id)
+
+
+def notify_subscribers_on_restock(*, product_id: int, count: int, **_: object) -> None:
+    """The same signal: everyone who asked to hear when the product is back gets one notice
+    (written to the outbox here, so a broker outage loses none)."""
+    if count:
+        from orders.support.restock import restock_notices_send
+
+        restock_notices_send(product_id=product_id)

@@ -27,6 +27,8 @@ from orders.payments.stripe_events import (
     encode,
     sign_payload,
 )
+from orders.support.models import MESSAGE_MAX
+from orders.support.tickets import tickets_for_order
 from shop.models import ShopSettings
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
@@ -41,6 +43,8 @@ def _order_context(order: Order) -> dict:
         "keys": keys_for_order(order) if order.delivered_at else [],
         "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
+        "tickets": tickets_for_order(order),
+        "ticket_message_max": MESSAGE_MAX,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
         "refund_hours": shop.backorder_refund_after_hours,
         "refund_due": refund_due_at(order, shop=shop),

@@ -157,4 +157,5 @@ def get_product(request: HttpRequest, slug: str):
 
 api.add_router("", catalog)
 api.add_router("", "orders.api.router")
+api.add_router("", "orders.support.api.router")
 api.add_router("", "commissions.api.router")
