@@ -137,6 +137,27 @@ def _promoters(count: int) -> list[Promoter]:
     return promoters
 
 
+_ORDER_COLUMNS = {
+    "id", "order_no", "product_id", "quantity", "unit_price", "amount", "currency", "email",
+    "buyer_identity", "query_password_hash", "client_ip", "user_agent", "ref_code", "status",
+    "hold_expires_at", "payment_provider", "checkout_session_id", "payment_intent",
+    "paid_amount", "paid_currency", "refunded_amount", "queued_at", "disputed_at", "created_at",
+    "paid_at", "delivered_at", "priority",
+}  # fmt: skip
+
+
+def _order_defaults() -> list[tuple[str, object]]:
+    """Every other required column of ``orders_order`` (apps add fields to orders as they
+    grow) with its model default, so history stays valid without knowing them by name."""
+    from orders.models import Order
+
+    return [
+        (f.column, f.get_db_prep_save(f.get_default(), connection))
+        for f in Order._meta.concrete_fields
+        if f.column not in _ORDER_COLUMNS and not f.null
+    ]
+
+
 def _array(values) -> str:
     return "ARRAY[" + ", ".join(repr(float(v)) for v in values) + "]::float8[]"
 
@@ -197,7 +218,11 @@ def history_generate(
         "blocks": max(orders // 100, 1),
         "days": days,
     }
+    extra = _order_defaults()
+    params.update({f"extra_{column}": value for column, value in extra})
     shape = {
+        "extra_columns": "".join(f", {column}" for column, _ in extra),
+        "extra_values": "".join(f", %(extra_{column})s" for column, _ in extra),
         "day_bounds": _array(cumulative(day_weights(days, rng))),
         "how_bounds": _array(cumulative(hour_of_week_weights())),
         "popularity": _array(cumulative([1.0 / (i + 1) ** 0.9 for i in range(len(catalog))])),
@@ -297,7 +322,7 @@ INSERT INTO orders_order (order_no, product_id, quantity, unit_price, amount, cu
     buyer_identity, query_password_hash, client_ip, user_agent, ref_code, status,
     hold_expires_at, payment_provider, checkout_session_id, payment_intent, paid_amount,
     paid_currency, refunded_amount, queued_at, disputed_at, created_at, paid_at, delivered_at,
-    priority)
+    priority{extra_columns})
 SELECT
     'H' || lpad(n::text, 11, '0'), ({product_ids})[p], qty, ({prices})[p], total, 'USD',
     email, email, '', ('198.51.' || (n %% 250) || '.' || (n / 250 %% 250))::inet, 'history',
@@ -316,6 +341,7 @@ SELECT
     CASE WHEN status IN ('delivered', 'refunded')
          THEN pay_time + make_interval(secs => latency_ms / 1000.0) END,
     r_who >= 0.6  -- returning buyers go to the priority lane (orders.priority)
+    {extra_values}
 FROM (SELECT f.*, status NOT IN ('pending', 'expired', 'cancelled') AS paid FROM fated f) o
 """  # noqa: S608 - numbers and constant codes formatted in; values bound
 

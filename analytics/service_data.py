@@ -2,9 +2,7 @@
 
 Seams (one function each, so the later source replaces one body and no caller):
 
-- ``open_tickets``: tickets arrive with the issue "After the sale" (#12); until then None,
-  and the reports say so instead of showing a zero.
-- ``key_missing_reports``: the same tickets of kind ``key_missing``.
+- ``open_tickets`` and ``key_missing_reports``: the tickets of the issue "After the sale" (#12).
 - ``delivery_failures``: failed deliveries by channel. Today the shop has two channels, the
   order page (keys shown once delivered) and the delivery email, and failures are read from
   what is recorded now: payment events that could not be processed, paid orders still without
@@ -24,6 +22,8 @@ from django.utils import timezone
 from analytics.models import ShopHour
 from analytics.selectors import stock_levels
 from orders.models import Order, OrderStatus, PaymentEvent
+from orders.outbox.models import MessageChannel, MessageStatus, OutboxMessage
+from orders.support.models import Ticket, TicketKind, TicketStatus
 from riskrules.models import Alert
 from shop.models import Product
 
@@ -36,11 +36,14 @@ def open_alerts() -> Any:
 
 
 def open_tickets() -> int | None:
-    return None
+    return Ticket.objects.filter(status=TicketStatus.OPEN).count()
 
 
 def key_missing_reports(start: datetime, end: datetime) -> int | None:
-    return None
+    """Tickets of kind "key missing" opened in the range."""
+    return Ticket.objects.filter(
+        kind=TicketKind.KEY_MISSING, created_at__gte=start, created_at__lt=end
+    ).count()
 
 
 def stock_counts(*, now: datetime | None = None) -> dict[str, int]:
@@ -85,7 +88,24 @@ def delivery_failures(start: datetime, end: datetime, *, now: datetime) -> list[
     no_email = ShopHour.objects.filter(hour__gte=start, hour__lt=min(end, settled)).aggregate(
         n=Sum("unemailed")
     )["n"]
-    return [
+    given_up = (
+        OutboxMessage.objects.filter(
+            status=MessageStatus.FAILED, created_at__gte=start, created_at__lt=end
+        )
+        .values("channel")
+        .annotate(n=Count("pk"))
+        .order_by("channel")
+    )
+    labels = dict(MessageChannel.choices)
+    outbox_rows = [
+        {
+            "channel": labels.get(row["channel"], row["channel"]),
+            "failed": row["n"],
+            "what": "Messages the outbox gave up on (every retry of this channel failed)",
+        }
+        for row in given_up
+    ]
+    return outbox_rows + [
         {
             "channel": "Order page (keys)",
             "failed": inbox.count(),

@@ -68,6 +68,8 @@ class Summary:
 
 
 def summary_build(*, week_start: date, now: datetime) -> Summary:
+    """The owner's email, in English like the admin (its templates sit with the reports', not
+    with the buyers' translated ones)."""
     rollups_refresh()
     week = Period(week_start, week_start + timedelta(days=6))
     before = week.previous()
@@ -137,8 +139,8 @@ def summary_build(*, week_start: date, now: datetime) -> Summary:
     )
     return Summary(
         subject=subject,
-        text=render_to_string("emails/weekly_summary.txt", context),
-        html=render_to_string("emails/weekly_summary.html", context),
+        text=render_to_string("analytics/emails/weekly_summary.txt", context),
+        html=render_to_string("analytics/emails/weekly_summary.html", context),
     )
 
 

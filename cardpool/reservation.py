@@ -242,3 +242,35 @@ def keys_release(*, order_id: int, undelivered: bool = False) -> int:
     return CardKey.objects.filter(order_id=order_id, status__in=statuses).update(
         status=S.AVAILABLE, order=None, slot=None, reserved_until=None, sold_at=None
     )
+
+
+def key_void_and_replace(*, key_id: int, order_id: int, now: datetime) -> int | None:
+    """Void the sold key ``key_id`` of the order and sell the order a free key in its slot, in
+    the caller's transaction; return the new key's id, or None (nothing changed) when the key
+    is not that order's sold key any more (replaced already) or no key is free.
+
+    The old row is locked first; the conditional UPDATE voids it only while it is still sold to
+    the order, so a second replace of the same key finds nothing to void.
+    """
+    old = (
+        CardKey.objects.select_for_update()
+        .filter(pk=key_id, order_id=order_id, status=S.SOLD)
+        .values("slot", "product_id")
+        .first()
+    )
+    if old is None:
+        return None
+    voided = CardKey.objects.filter(pk=key_id, order_id=order_id, status=S.SOLD).update(
+        status=S.VOID, order=None, slot=None, sold_at=None, reserved_until=None
+    )
+    slot: int = old["slot"] or 0  # a sold key always has one (the check constraint)
+    if not voided:
+        return None
+    filled = keys_take_free(order_id=order_id, product_id=old["product_id"], slots=[slot], now=now)
+    if not filled:
+        return None  # the caller rolls back: the old key must stay the buyer's
+    return (
+        CardKey.objects.filter(order_id=order_id, slot=slot, status=S.SOLD)
+        .values_list("pk", flat=True)
+        .get()
+    )

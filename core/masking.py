@@ -32,6 +32,17 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}{MASK}@{masked_domain}"
 
 
+def mask_recipient(recipient: str) -> str:
+    """An email masked like ``mask_email``; a phone number down to its last four digits; a
+    URL (the owner's own callback) as it is."""
+    value = (recipient or "").strip()
+    if "@" in value:
+        return mask_email(value)
+    if value.startswith("+") or value.isdigit():
+        return "•••" + value[-4:] if len(value) > 4 else "•••"
+    return value
+
+
 def mask_emails_in(text: str) -> str:
     """``text`` with every email address in it masked (history notes, results, reasons)."""
     return _EMAIL.sub(lambda match: mask_email(match.group(0)), text or "")

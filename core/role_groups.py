@@ -24,10 +24,12 @@ from django.db import transaction
 from core.roles import Role
 
 # Stock counts are the product list's columns (available, claimed, stock, sold) and the import
-# batches: counts, never key contents. Tickets have no model yet; their permissions join here.
+# batches: counts, never key contents. Tickets: staff read, reply and replace keys.
 STAFF_PERMISSIONS = (
     "orders.view_order",
     "orders.resend_order_keys",
+    "orders.view_ticket",
+    "orders.reply_ticket",
     "shop.view_product",
     "shop.view_category",
     "cardpool.view_importbatch",
@@ -36,6 +38,7 @@ STAFF_PERMISSIONS = (
 # in the commissions admin, with the promoters and ledger they belong to in view.
 FINANCE_PERMISSIONS = (
     "orders.view_order",
+    "orders.view_ticket",
     "riskrules.view_revieworder",
     "riskrules.review_order",
     "commissions.view_withdrawal",

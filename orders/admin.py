@@ -5,7 +5,8 @@ An order's status may only change through ``orders.transitions.order_transition`
 transitions, conditional update, an event row with the actor); an admin form saving the row
 directly would skip all three. So the order pages are for looking, the inbox has one action
 (re-process, which goes through the same task as a webhook), and nothing here deletes:
-orders, payment events and deliveries are the shop's books.
+orders, payment events and deliveries are the shop's books. The order page also lists its
+outbox messages and every attempt to send them (``orders.outbox.admin``).
 
 The order page never decrypts keys. The owner sees them only through "Reveal keys", which
 asks a reason and records the reveal (``orders.admin_views``, ``orders.reveals``); support can
@@ -31,8 +32,14 @@ from core.money import to_decimal_string
 from core.roles import is_owner
 from orders import admin_inbox  # noqa: F401 - registers the payment-event inbox
 from orders.admin_views import RESEND_PERMISSION, order_keys_resend_view, order_keys_reveal_view
-from orders.emails import order_keys_resend
 from orders.models import Delivery, KeyReveal, Order, OrderEvent, PaymentEvent
+from orders.outbox.admin import OrderMessageAttemptInline, OrderMessageInline
+from orders.resend import order_keys_resend
+from orders.support.admin import (
+    order_actions_context,
+    order_key_replace_view,
+    order_refund_view,
+)
 
 
 def _money(minor: int | None, currency: str) -> str:
@@ -161,7 +168,13 @@ class OrderAdmin(admin.ModelAdmin):
     change_form_template = "admin/orders/order/change_form.html"
     date_hierarchy = "created_at"
     show_full_result_count = False
-    inlines = [OrderEventInline, DeliveryInline, PaymentEventInline]
+    inlines = [
+        OrderEventInline,
+        DeliveryInline,
+        PaymentEventInline,
+        OrderMessageInline,
+        OrderMessageAttemptInline,
+    ]
     fieldsets = [
         (
             None,
@@ -192,8 +205,23 @@ class OrderAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Timeline", {"fields": ["created_at", "hold_expires_at", "paid_at", "delivered_at"]}),
-        ("Buyer's client", {"fields": ["client_ip", "user_agent"], "classes": ["collapse"]}),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "created_at",
+                    "hold_expires_at",
+                    "holds_keys",
+                    "paid_at",
+                    "backordered_at",
+                    "delivered_at",
+                ]
+            },
+        ),
+        (
+            "Buyer's client",
+            {"fields": ["client_ip", "client_network", "user_agent"], "classes": ["collapse"]},
+        ),
     ]
     readonly_fields = [
         "unit_price_display",
@@ -242,8 +270,24 @@ class OrderAdmin(admin.ModelAdmin):
                 wrap(self.resend_keys_view),
                 name="{}_{}_resend_keys".format(*info),
             ),
+            path(
+                "<int:order_id>/replace-key/",
+                wrap(self.replace_key_view),
+                name="{}_{}_replace_key".format(*info),
+            ),
+            path(
+                "<int:order_id>/refund/",
+                wrap(self.refund_view),
+                name="{}_{}_refund".format(*info),
+            ),
             *super().get_urls(),
         ]
+
+    def replace_key_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_key_replace_view(request, order_id=order_id)
+
+    def refund_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        return order_refund_view(request, order_id=order_id)
 
     def reveal_keys_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         return order_keys_reveal_view(request, order_id=order_id, admin_site=self.admin_site)
@@ -258,8 +302,10 @@ class OrderAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        order = Order.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         extra_context = {
             **(extra_context or {}),
+            **(order_actions_context(request, order) if order is not None else {}),
             "can_reveal_keys": is_owner(request.user),
             "can_resend_keys": self.has_resend_permission(request),
         }

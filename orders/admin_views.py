@@ -21,8 +21,8 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from core.client_ip import client_ip
 from core.errors import InvalidInput
 from core.roles import is_owner
-from orders.emails import order_keys_resend
 from orders.models import KeyReveal, Order
+from orders.resend import order_keys_resend
 from orders.reveals import REASON_MAX, order_keys_reveal
 
 RESEND_PERMISSION = "orders.resend_order_keys"

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from ninja import Field, Router, Schema, Status
 from pydantic import StrictInt
 
@@ -15,6 +16,7 @@ from core.errors import ErrorOut, NotFound
 from core.money import to_decimal_string
 from orders.access import order_lookup
 from orders.models import Order
+from orders.outbox.selectors import inbox_for_order
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
 
@@ -27,6 +29,7 @@ class OrderIn(Schema):
     quantity: StrictInt
     email: str = Field(..., max_length=254)
     query_password: str | None = Field(None, max_length=128)
+    phone: str | None = Field(None, max_length=32, description="E.164, for an SMS copy.")
     ref: str | None = Field(None, max_length=32)
     variant: str | None = Field(None, max_length=80)
     coupon: str | None = Field(None, max_length=80)
@@ -38,6 +41,21 @@ class OrderCreatedOut(Schema):
     amount: str
     currency: str
     pay_url: str
+    held_until: datetime | None = Field(
+        None,
+        description=(
+            "Until when the order's keys are held for it. null: unpaid orders already hold "
+            "the product's share of keys, so none are held for this one and whoever pays "
+            "first gets them (a payer who finds none is backordered, then refunded "
+            "automatically if no restock comes in time)."
+        ),
+    )
+
+
+class InboxMessageOut(Schema):
+    subject: str
+    body: str
+    created_at: datetime
 
 
 class OrderOut(Schema):
@@ -51,6 +69,9 @@ class OrderOut(Schema):
     created_at: datetime
     paid_at: datetime | None
     delivered_at: datetime | None
+    inbox: list[InboxMessageOut] = Field(
+        default_factory=list, description="The buyer's site inbox: messages about this order."
+    )
 
 
 def order_out(order: Order) -> dict:
@@ -65,6 +86,7 @@ def order_out(order: Order) -> dict:
         "created_at": order.created_at,
         "paid_at": order.paid_at,
         "delivered_at": order.delivered_at,
+        "inbox": inbox_for_order(order),
     }
 
 
@@ -82,18 +104,21 @@ def order_out(order: Order) -> dict:
     },
 )
 def create_order(request: HttpRequest, payload: OrderIn):
-    """Create a pending order holding its keys for the unpaid window; pay at ``pay_url``."""
+    """Create a pending order for ``quantity`` keys; pay at ``pay_url``. Its keys are held
+    until ``held_until`` when the product's hold share allows, else whoever pays first wins."""
     order = order_create(
         req=CheckoutRequest(
             product=payload.product,
             quantity=payload.quantity,
             email=payload.email,
             query_password=payload.query_password or "",
+            phone=payload.phone or "",
             ref=payload.ref or "",
             variant=payload.variant or "",
             coupon=payload.coupon or "",
             client_ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
+            language=get_language(),
         )
     )
     pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))
@@ -105,6 +130,7 @@ def create_order(request: HttpRequest, payload: OrderIn):
             "amount": to_decimal_string(order.amount, order.currency),
             "currency": order.currency,
             "pay_url": pay_url,
+            "held_until": order.hold_expires_at if order.holds_keys else None,
         },
     )
 

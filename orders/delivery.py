@@ -1,6 +1,8 @@
 """Delivering a paid order: keys reserved, order delivered, delivery and commissions recorded —
 all in the caller's transaction, so it happens entirely or not at all.
 
+The buyer's message is an outbox row written in the same transaction (``orders.outbox``).
+
 Double delivery is impossible at the database level, whatever the code path:
 ``Delivery.order`` is unique (one delivery per order), ``CardKey(order, slot)`` is unique and a
 sold key must name its order (one key, one order), and the status moves by conditional UPDATE.
@@ -21,6 +23,7 @@ from commissions.services import commissions_post_for_order
 from orders.events import OrderEventKind, event_commission_skipped
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
+from orders.outbox.services import delivery_messages_enqueue
 from orders.stock import backorder_demand
 from orders.transitions import Step, order_transition_path
 
@@ -110,6 +113,7 @@ def order_deliver(
                     message="Paid, but no keys are free: delivered automatically on restock.",
                 )
             )
+            fields["backordered_at"] = now  # the automatic refund's clock starts here
         if steps:
             order_transition_path(order=order, steps=steps, actor=actor, **fields)
         return None
@@ -134,10 +138,9 @@ def order_deliver(
     posting = commissions_post_for_order(order=order)
     if posting.skipped:
         event_commission_skipped(order, reason=posting.skipped)
-    # Lazy on purpose: orders.tasks wraps this module's services (it imports us).
-    from orders.tasks import send_delivery_email
-
-    send_delivery_email.delay_on_commit(order.pk)
+    # The buyer's message (and the owner's callback) are rows of this transaction: committed
+    # with the keys or not at all, and sent by the outbox whatever the broker does next.
+    delivery_messages_enqueue(order=order)
     return delivery
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "OrderEventKind",
     "event_commission_skipped",
     "event_dispute_opened",
+    "event_key_replaced",
     "event_keys_resent",
     "event_order_created",
     "event_partial_refund",
@@ -27,6 +28,8 @@ __all__ = [
     "event_review_recorded",
     "event_risk_noted",
     "event_second_payment",
+    "event_ticket_opened",
+    "event_ticket_replied",
 ]
 
 K = OrderEventKind
@@ -57,12 +60,18 @@ def _record(
 
 
 def event_order_created(order: Order) -> OrderEvent:
-    """Checkout created the order (pending, its keys reserved)."""
+    """Checkout created the order (pending; its keys reserved, or not: ``orders.holds``)."""
+    message = (
+        ""
+        if order.holds_keys
+        else "No keys held: unpaid orders already hold the product's share; first to pay wins."
+    )
     return _record(
         order,
         K.CREATED,
         to_status=OrderStatus.PENDING,
-        data={"quantity": order.quantity, "amount": order.amount},
+        message=message,
+        data={"quantity": order.quantity, "amount": order.amount, "holds_keys": order.holds_keys},
     )
 
 
@@ -131,4 +140,39 @@ def event_keys_resent(order: Order, *, actor: Any) -> OrderEvent:
     """Support asked for the delivery email to go to the buyer again (nobody saw the keys)."""
     return _record(
         order, K.KEYS_RESENT, message="Delivery email queued again to the buyer.", actor=actor
+    )
+
+
+def event_ticket_opened(order: Order, *, ticket_no: str, kind: str) -> OrderEvent:
+    """The buyer reported a problem with the order (``orders.support.tickets``)."""
+    return _record(
+        order,
+        K.TICKET_OPENED,
+        message=f"Ticket {ticket_no} opened: {kind}.",
+        data={"ticket": ticket_no, "kind": kind},
+    )
+
+
+def event_ticket_replied(order: Order, *, ticket_no: str, actor: Any) -> OrderEvent:
+    """The shop answered a ticket; the reply went to the buyer through the outbox."""
+    return _record(
+        order,
+        K.TICKET_REPLIED,
+        message=f"Reply to ticket {ticket_no} sent to the buyer.",
+        data={"ticket": ticket_no},
+        actor=actor,
+    )
+
+
+def event_key_replaced(
+    order: Order, *, slot: int, old_key_id: int, new_key_id: int, ticket_no: str, actor: Any
+) -> OrderEvent:
+    """A sold key was voided and a key from the pool sold into its slot (no key text here)."""
+    return _record(
+        order,
+        K.KEY_REPLACED,
+        message=f"Key {slot} voided and replaced from the pool"
+        + (f" (ticket {ticket_no})." if ticket_no else "."),
+        data={"slot": slot, "old_key": old_key_id, "new_key": new_key_id, "ticket": ticket_no},
+        actor=actor,
     )

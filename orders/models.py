@@ -5,18 +5,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class OrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending payment"
-    PAID = "paid", "Paid"
-    DELIVERED = "delivered", "Delivered"
-    ON_HOLD = "on_hold", "On hold"
-    BACKORDERED = "backordered", "Backordered"
-    REFUND_REQUESTED = "refund_requested", "Refund requested"
-    REFUNDED = "refunded", "Refunded"
-    EXPIRED = "expired", "Expired"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending payment")
+    PAID = "paid", _("Paid")
+    DELIVERED = "delivered", _("Delivered")
+    ON_HOLD = "on_hold", _("On hold")
+    BACKORDERED = "backordered", _("Backordered")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    REFUNDED = "refunded", _("Refunded")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class OrderEventKind(models.TextChoices):
@@ -33,6 +34,7 @@ class OrderEventKind(models.TextChoices):
     PAYMENT_MISMATCH = "payment_mismatch", "Held: paid amount or currency differs"
     RISK_HOLD = "risk_hold", "Held for review by risk control"
     REFUND_REQUESTED = "refund_requested", "Full refund asked of the provider"
+    BACKORDER_REFUND = "backorder_refund", "Refund asked automatically: no keys came in time"
     REFUND_FAILED = "refund_failed", "Refund refused: back to review"
     REFUNDED = "refunded", "Refunded"
     EXPIRED = "expired", "Expired"
@@ -54,6 +56,9 @@ class OrderEventKind(models.TextChoices):
     REVIEW_BLOCK_IP = "review_block_ip", "Buyer IP blocklisted"
     # Support
     KEYS_RESENT = "keys_resent", "Keys resent to the buyer's email"
+    TICKET_OPENED = "ticket_opened", "The buyer opened a ticket"
+    TICKET_REPLIED = "ticket_replied", "The shop replied to a ticket"
+    KEY_REPLACED = "key_replaced", "A key was voided and replaced from the pool"
 
 
 class Order(models.Model):
@@ -66,6 +71,9 @@ class Order(models.Model):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     email = models.EmailField()
+    phone = models.CharField(
+        max_length=16, blank=True, help_text="E.164 (+15551234567), optional: for SMS messages."
+    )
     buyer_identity = models.CharField(
         max_length=254,
         blank=True,
@@ -73,6 +81,11 @@ class Order(models.Model):
     )
     query_password_hash = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    client_network = models.CharField(
+        max_length=43,
+        blank=True,
+        help_text="The client IP's network (IPv4 /24, IPv6 /64), for the per-network limits.",
+    )
     user_agent = models.CharField(max_length=400, blank=True)
     ref_code = models.CharField(max_length=32, blank=True)
     buyer_user = models.ForeignKey(
@@ -87,7 +100,22 @@ class Order(models.Model):
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
     )
     hold_expires_at = models.DateTimeField(
-        help_text="Until then the order's quantity is held out of stock for this buyer."
+        help_text=(
+            "The unpaid window: until then the order may be paid, and, if it holds keys, "
+            "its quantity is held out of stock for this buyer."
+        )
+    )
+    holds_keys = models.BooleanField(
+        default=True,
+        help_text=(
+            "Checkout reserved its keys until the window closes. Without a hold (unpaid orders "
+            "already held the product's share), keys go to whoever pays first."
+        ),
+    )
+    language = models.CharField(
+        max_length=16,
+        default="en",
+        help_text="The buyer's language at checkout (en, zh-hans): the order's emails use it.",
     )
     payment_provider = models.CharField(max_length=16, default="sandbox")
     checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -102,6 +130,11 @@ class Order(models.Model):
             "The order's place in line for keys: its checkout if it paid inside its hold, "
             "else its payment (or the owner's approval after a review)."
         ),
+    )
+    backordered_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it last began waiting for keys: the automatic refund counts from here.",
     )
     disputed_at = models.DateTimeField(null=True, blank=True)
     priority = models.BooleanField(
@@ -141,6 +174,12 @@ class Order(models.Model):
                 fields=["buyer_identity", "created_at"], name="order_identity_created_idx"
             ),
             models.Index(fields=["client_ip", "status"], name="order_ip_status_idx"),
+            models.Index(fields=["client_network", "status"], name="order_network_status_idx"),
+            models.Index(
+                fields=["backordered_at"],
+                name="order_backordered_idx",
+                condition=Q(status="backordered"),
+            ),
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
         ]
 
@@ -164,6 +203,15 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # An order is refunded automatically for waiting too long at most once, whatever
+            # runs the sweep and however often (``orders.backorder_refunds``).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(kind="backorder_refund"),
+                name="orderevent_one_backorder_refund",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.kind}"
@@ -214,6 +262,11 @@ class PaymentEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(
         blank=True, help_text="The full traceback of the last failed attempt; empty once processed."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="After a failed sweep: no sweep takes the event again before this.",
     )
 
     class Meta:
@@ -272,3 +325,42 @@ class KeyReveal(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Key reveals are append-only.")
+
+
+# The outbox's tables are orders' too (messages about orders); they live beside their code.
+from orders.outbox.models import (  # noqa: E402
+    AttemptOutcome,
+    InboxMessage,
+    MessageAttempt,
+    MessageChannel,
+    MessagePurpose,
+    MessageStatus,
+    OutboxMessage,
+)
+from orders.support.models import (  # noqa: E402
+    KeyReplacement,
+    RestockSubscription,
+    Ticket,
+    TicketReply,
+)
+
+__all__ = [
+    "AttemptOutcome",
+    "Delivery",
+    "InboxMessage",
+    "KeyReplacement",
+    "KeyReveal",
+    "MessageAttempt",
+    "MessageChannel",
+    "MessagePurpose",
+    "MessageStatus",
+    "Order",
+    "OrderEvent",
+    "OrderEventKind",
+    "OrderStatus",
+    "OutboxMessage",
+    "PaymentEvent",
+    "RestockSubscription",
+    "Ticket",
+    "TicketReply",
+]

@@ -1,30 +1,26 @@
 """Order tasks. Thin on purpose: load by id, call a service (HackSoft style).
 
 Every task here is safe to run twice: processing checks ``processed_at`` under a row lock,
-expiry and backorder delivery re-check status under a lock, and the email task records that
-it sent.
+expiry and backorder delivery re-check status under a lock, and the outbox dispatcher claims
+each message before it sends it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
-from django.utils import timezone
+from django.db import transaction
 
 from orders.delivery import backorders_deliver
-from orders.emails import delivery_email_resend, delivery_email_send
-from orders.models import Order, OrderStatus, PaymentEvent
+from orders.models import Delivery, MessagePurpose, Order, OrderStatus
+from orders.outbox.dispatch import messages_dispatch
+from orders.outbox.services import delivery_messages_enqueue
 from orders.payments.processing import payment_event_process
+from orders.payments.sweep import payment_events_sweep
 from orders.services import orders_expire_lapsed
 
 logger = logging.getLogger(__name__)
-
-SWEEP_AFTER = timedelta(seconds=30)
-# An event that failed this often needs a human (the failed-delivery alert says so); sweeping
-# it forever would only pile retries on retries.
-SWEEP_MAX_ATTEMPTS = 30
 
 
 @shared_task(
@@ -40,18 +36,20 @@ def process_payment_event(event_id: int) -> bool:
 
 @shared_task
 def sweep_unprocessed_payment_events() -> int:
-    """Re-enqueue stored events never processed (broker outage, crashed worker, lost task)."""
-    cutoff = timezone.now() - SWEEP_AFTER
-    ids = list(
-        PaymentEvent.objects.filter(
-            processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=SWEEP_MAX_ATTEMPTS
-        )
-        .order_by("attempts", "received_at")
-        .values_list("pk", flat=True)[:500]
-    )
-    for event_id in ids:
-        process_payment_event.delay(event_id)
-    return len(ids)
+    """Process stored events whose task was lost or failed (``orders.payments.sweep``)."""
+    return payment_events_sweep()
+
+
+@shared_task(acks_late=True)
+def dispatch_messages() -> int:
+    """Send due outbox messages: kicked after each commit that writes some, and periodic."""
+    return messages_dispatch()
+
+
+def sweep_stranded_work() -> tuple[int, int]:
+    """Both sweeps, for the thread inside each worker (``shop.celery``): it calls them
+    directly, so they run while the broker is down, and a dead beat strands nothing."""
+    return payment_events_sweep(), messages_dispatch()
 
 
 @shared_task
@@ -73,11 +71,24 @@ def deliver_all_backorders() -> int:
     return sum(backorders_deliver(product_id=pid) for pid in product_ids)
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=5, max_retries=8, acks_late=True)
+@shared_task
+def refund_overdue_backorders() -> int:
+    """Periodic: backorders no keys reached within the owner's window get their money back."""
+    # Lazy on purpose: a refund goes through the webhook inbox, which imports this module.
+    from orders.backorder_refunds import backorders_refund_overdue
+
+    return backorders_refund_overdue()
+
+
+@shared_task(acks_late=True)
 def send_delivery_email(order_id: int) -> bool:
-    return delivery_email_send(order_id=order_id)
-
-
-@shared_task(autoretry_for=(Exception,), retry_backoff=5, max_retries=8, acks_late=True)
-def resend_delivery_email(order_id: int) -> bool:
-    return delivery_email_resend(order_id=order_id)
+    """The task deliveries queued before the outbox existed, still in Redis at an upgrade:
+    it writes the order's outbox message if it has none (its email was never recorded)."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_related("order").filter(order_id=order_id).first()
+        if delivery is None or delivery.emailed_at is not None:
+            return False
+        if delivery.order.messages.filter(purpose=MessagePurpose.DELIVERY).exists():
+            return False
+        delivery_messages_enqueue(order=delivery.order)
+    return True

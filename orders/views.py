@@ -7,15 +7,18 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cardpool.selectors import keys_for_order
 from core.client_ip import client_ip
 from core.errors import RateLimited
-from core.money import to_decimal_string
+from core.money import format_money, to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
+from orders.backorder_refunds import refund_due_at
 from orders.models import Order, OrderStatus
+from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
 from orders.payments.inbox import InvalidWebhook, WebhookTooLarge, payment_event_receive
 from orders.payments.stripe_events import (
@@ -24,17 +27,27 @@ from orders.payments.stripe_events import (
     encode,
     sign_payload,
 )
+from orders.support.models import MESSAGE_MAX
+from orders.support.tickets import tickets_for_order
+from shop.models import ShopSettings
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
 
 def _order_context(order: Order) -> dict:
+    shop = ShopSettings.load()
     return {
         "order": order,
         "amount": to_decimal_string(order.amount, order.currency),
+        "total": format_money(order.amount, order.currency),
         "keys": keys_for_order(order) if order.delivered_at else [],
+        "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
+        "tickets": tickets_for_order(order),
+        "ticket_message_max": MESSAGE_MAX,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
+        "refund_hours": shop.backorder_refund_after_hours,
+        "refund_due": refund_due_at(order, shop=shop),
     }
 
 
@@ -86,7 +99,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
         return _lookup_page(
             request,
             order_no=order_no,
-            error="No order matches that number and email or password. Check both and retry.",
+            error=_("No order matches that number and email or password. Check both and retry."),
             status=404,
         )
     response = redirect("order-page", order_no=order.order_no)
@@ -122,6 +135,7 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
         {
             "order": order,
             "amount": to_decimal_string(order.amount, order.currency),
+            "total": format_money(order.amount, order.currency),
             "payable": payable,
         },
     )

@@ -34,7 +34,7 @@ from core.masking import (
 )
 from core.money import to_decimal_string
 from orders.models import OrderEvent, OrderStatus
-from riskrules.alerts import alert_acknowledge
+from riskrules.alerts import alert_acknowledge, alert_email_state
 from riskrules.models import (
     Alert,
     BlocklistEntry,
@@ -432,26 +432,14 @@ class AlertAdmin(ReadOnlyAdmin):
     ]
     list_filter = [OpenFilter, "kind", "email_status"]
     actions = ["acknowledge"]
-    fields = [
-        *list_display,
-        "last_emailed_at",
-        "email_queued_at",
-        "email_error",
-        "subject",
-        "detail",
-    ]
+    fields = [*list_display, "email_queued_at", "email_message_key", "subject", "detail"]
     readonly_fields = ["email_state"]
 
     @admin.display(description="email")
     def email_state(self, obj: Alert) -> str:
-        """What really happened to the alert's email, never a send that did not happen."""
-        status = Alert.EmailStatus(obj.email_status)
-        if status == Alert.EmailStatus.SENT and obj.last_emailed_at:
-            when = timezone.localtime(obj.last_emailed_at).strftime("%Y-%m-%d %H:%M")
-            return f"Emailed at {when}"
-        if status == Alert.EmailStatus.FAILED:
-            return f"Email failed: {obj.email_error}"[:200]
-        return status.label
+        """What really happened to the alert's email (its outbox row), never a send that did
+        not happen."""
+        return alert_email_state(obj)
 
     def has_acknowledge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("riskrules.change_alert")

@@ -10,9 +10,10 @@ says "sold out", not "runs out within a day".
 
 Email goes to ``ShopSettings.owner_email`` when the alert opens and then at most once per
 interval (an hour by default) while it stays open; the interval is claimed by a conditional
-UPDATE, so two workers checking at once still queue one email. What then happens to it is
-recorded on the alert (``email_status``): queued, emailed (``last_emailed_at``, only once the
-mail server accepted it), not emailed because no owner email is set, or failed with the error.
+UPDATE, so two workers checking at once still queue one email. The email is an outbox row
+written with that claim (``orders.outbox``): a broker outage delays it, never loses it. What
+really happened to it is read from that row (``alert_email_state``: emailed at, failing with
+the error, given up), and with no owner email set nothing is queued and the alert says so.
 
 After the owner acknowledges, *event* conditions (slow deliveries, spikes, signature failures)
 only count what happened since the acknowledgement, and *state* conditions stay quiet for one
@@ -28,13 +29,14 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.models import Delivery, PaymentEvent
+from orders.outbox.models import MessageStatus, OutboxMessage
+from orders.outbox.services import owner_alert_enqueue
 from orders.stock import with_stock
 from riskrules.models import Alert, RiskSettings
 from riskrules.selectors import holds_and_blocks_since, units_sold_since
@@ -122,23 +124,20 @@ def _refresh(alert: Alert, *, title: str, detail: str, count: int | None, now: d
 
 
 def _queue_email(alert: Alert, *, interval: timedelta, now: datetime) -> None:
-    """Queue the alert's email if none was queued within the interval. With no owner email
-    nothing is queued and the alert says so; the next check tries again, so an email set
-    meanwhile is used at once."""
+    """Queue the alert's email (an outbox row) if none was queued within the interval. With
+    no owner email nothing is queued and the alert says so; the next check tries again, so an
+    email set meanwhile is used at once."""
     if not ShopSettings.load().owner_email:
         Alert.objects.filter(pk=alert.pk).update(email_status=Alert.EmailStatus.NO_RECIPIENT)
         return
     due = Q(email_queued_at__isnull=True) | Q(email_queued_at__lte=now - interval)
-    claimed = (
-        Alert.objects.filter(pk=alert.pk)
-        .filter(due)
-        .update(email_queued_at=now, email_status=Alert.EmailStatus.QUEUED, email_error="")
-    )
-    if claimed:
-        # Lazy on purpose: riskrules.tasks wraps this module's checks (it imports us).
-        from riskrules.tasks import send_alert_email
-
-        send_alert_email.delay_on_commit(alert.pk)
+    if Alert.objects.filter(pk=alert.pk).filter(due).update(email_queued_at=now):
+        alert.refresh_from_db()
+        key = alert_email_enqueue(alert=alert)
+        Alert.objects.filter(pk=alert.pk).update(
+            email_status=Alert.EmailStatus.QUEUED if key else Alert.EmailStatus.NO_RECIPIENT,
+            email_message_key=key or "",
+        )
 
 
 def alert_resolve(*, kind: str, subject: str, now: datetime | None = None) -> int:
@@ -157,41 +156,58 @@ def alert_acknowledge(*, alert_ids: list[int], user) -> int:
     )
 
 
-def alert_email_send(*, alert_id: int) -> bool:
-    """Email one alert to the owner and record what happened. False if there is nobody to
-    tell or nothing to say; a mail server error is recorded on the alert and raised (the task
-    retries).
-
-    The seam for the outbox (issue "Every channel, pushed live"): this is the one place an
-    alert email leaves, and the one place its outcome is written back."""
-    alert = Alert.objects.filter(pk=alert_id).first()
-    if alert is None or not alert.is_open:
-        return False
+def alert_email_enqueue(*, alert: Alert) -> str | None:
+    """The owner's email for this sending of ``alert`` (its ``email_queued_at``), as an outbox
+    row of the caller's transaction: it goes out after the commit, retried until sent. Returns
+    the message's key, or None with no owner email to send it to."""
     shop = ShopSettings.load()
     if not shop.owner_email:
         logger.warning("alert %s not emailed: no owner email in the shop settings", alert.title)
-        Alert.objects.filter(pk=alert.pk).update(email_status=Alert.EmailStatus.NO_RECIPIENT)
-        return False
+        return None
+    sent_for = alert.email_queued_at or timezone.now()
     context = {
         "alert": alert,
         "admin_url": f"{django_settings.SITE_URL}/admin/riskrules/alert/{alert.pk}/change/",
     }
-    try:
-        send_mail(
-            subject=f"[{shop.shop_name}] {alert.title}",
-            message=render_to_string("riskrules/alert_email.txt", context),
-            from_email=None,
-            recipient_list=[shop.owner_email],
-        )
-    except Exception as exc:
-        Alert.objects.filter(pk=alert.pk).update(
-            email_status=Alert.EmailStatus.FAILED, email_error=f"{type(exc).__name__}: {exc}"[:500]
-        )
-        raise
-    Alert.objects.filter(pk=alert.pk).update(
-        email_status=Alert.EmailStatus.SENT, email_error="", last_emailed_at=timezone.now()
+    return owner_alert_enqueue(
+        key=f"alert-{alert.pk}-{int(sent_for.timestamp() * 1000)}",
+        owner_email=shop.owner_email,
+        subject=f"[{shop.shop_name}] {alert.title}",
+        text=render_to_string("riskrules/alert_email.txt", context),
     )
-    return True
+
+
+def alert_email_send(*, alert_id: int) -> bool:
+    """For ``send_alert_email`` tasks queued before the outbox: write the alert's message (a
+    no-op if it was written already). False if there is nobody to tell or nothing to say."""
+    with transaction.atomic():
+        alert = Alert.objects.filter(pk=alert_id).first()
+        if alert is None or not alert.is_open:
+            return False
+        key = alert_email_enqueue(alert=alert)
+        if key:
+            Alert.objects.filter(pk=alert.pk).update(email_message_key=key)
+        return key is not None
+
+
+def alert_email_state(alert: Alert) -> str:
+    """What really happened to the alert's latest email, in words, from its outbox row."""
+    if alert.email_status == Alert.EmailStatus.NO_RECIPIENT:
+        return Alert.EmailStatus.NO_RECIPIENT.label
+    message = (
+        OutboxMessage.objects.filter(idempotency_key=alert.email_message_key).first()
+        if alert.email_message_key
+        else None
+    )
+    if message is None:
+        return Alert.EmailStatus(alert.email_status).label
+    if message.status == MessageStatus.SENT and message.sent_at:
+        return f"Emailed at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M}"
+    if message.status == MessageStatus.FAILED:
+        return f"Email failed: {message.last_error}"[:300]
+    if message.attempts and message.last_error:
+        return f"Email not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
+    return Alert.EmailStatus.QUEUED.label
 
 
 # --- Conditions --------------------------------------------------------------------------------

@@ -319,8 +319,8 @@ class Alert(models.Model):
 
     ``count`` is what the condition counts: the events seen (signature failures, slow
     deliveries, holds and blocks in the window); a state condition stays at 1 however often it
-    is checked. ``email_status`` and ``last_emailed_at`` say what really happened to the email:
-    ``last_emailed_at`` is set only once the mail server took it."""
+    is checked. Its email is an outbox message (``email_message_key``): what really happened to
+    it is read there (``riskrules.alerts.alert_email_state``), never assumed."""
 
     class Kind(models.TextChoices):
         LOW_STOCK = "low_stock", "Low stock"
@@ -333,9 +333,7 @@ class Alert(models.Model):
     class EmailStatus(models.TextChoices):
         NONE = "", "Not emailed"
         QUEUED = "queued", "Email queued"
-        SENT = "sent", "Emailed"
         NO_RECIPIENT = "no_recipient", "Not emailed: no owner email in the shop settings"
-        FAILED = "failed", "Email failed"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subject = models.CharField(max_length=120, blank=True, help_text="What it is about.")
@@ -347,12 +345,11 @@ class Alert(models.Model):
     email_status = models.CharField(
         max_length=12, choices=EmailStatus.choices, default=EmailStatus.NONE, blank=True
     )
-    email_error = models.TextField(blank=True)
     email_queued_at = models.DateTimeField(
         null=True, blank=True, help_text="When an email was last queued (the reminder interval)."
     )
-    last_emailed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the mail server last accepted its email."
+    email_message_key = models.CharField(
+        max_length=200, blank=True, help_text="The outbox message of the latest email."
     )
     resolved_at = models.DateTimeField(
         null=True, blank=True, help_text="When the check found the condition gone."

@@ -68,7 +68,7 @@ class ProductAdmin(admin.ModelAdmin):
     list_display_links = ["name"]
     list_filter = ["on_sale", "category"]
     list_select_related = ["category"]
-    search_fields = ["name", "slug"]
+    search_fields = ["name", "name_zh", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     change_form_template = "admin/cardpool/product_change_form.html"
@@ -88,8 +88,16 @@ class ProductAdmin(admin.ModelAdmin):
                 ),
             },
         ),
+        (
+            "Chinese (简体中文)",
+            {
+                "fields": ["name_zh", "description_zh"],
+                "description": "Optional: buyers reading Chinese see these; empty ones fall back.",
+            },
+        ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
+        ("Messages to the buyer", {"fields": ["usage_instructions", "message_channels"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -169,8 +177,30 @@ class ProductAdmin(admin.ModelAdmin):
 class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
-        ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
+        (
+            "Orders",
+            {
+                "fields": [
+                    "hold_minutes",
+                    "max_unpaid_per_email",
+                    "max_unpaid_per_ip",
+                    "max_unpaid_per_network",
+                ]
+            },
+        ),
+        (
+            "Holds that cannot be hoarded",
+            {
+                "fields": ["hold_share_percent", "hold_min_keys", "backorder_refund_after_hours"],
+                "description": (
+                    "Unpaid orders together hold at most a share of each product's keys; "
+                    "beyond it orders are still taken, and whoever pays first gets the keys. "
+                    "See docs/holds.md."
+                ),
+            },
+        ),
         ("Delivery", {"fields": ["priority_amount"]}),
+        ("Messages", {"fields": ["message_channels", "callback_url", "callback_secret"]}),
     ]
 
 

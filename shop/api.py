@@ -1,17 +1,20 @@
 """The public API root: one ``NinjaAPI`` joining each app's router, and its error handlers.
 
 Every error leaves as JSON ``{code, message}``: domain errors carry their own code and status,
-invalid input is ``422 invalid``, unknown paths and objects ``404 not_found``.
+invalid input is ``422 invalid``, unknown paths and objects ``404 not_found``, an unreachable
+database ``503 unavailable`` with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Router, Schema, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from core.db_outage import database_unavailable_response
 from core.errors import ErrorOut, KamiError, NotFound, RateLimited
 from core.money import to_decimal_string
 from shop.rich_text import sanitize_html
@@ -68,6 +71,14 @@ def on_domain_error(request: HttpRequest, exc: KamiError) -> HttpResponse:
     if isinstance(exc, RateLimited):
         response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """503 with Retry-After while the database is unreachable (``core.db_outage`` does the
+    same for every page; ninja answers DEBUG-mode exceptions itself, so it is told here)."""
+    return database_unavailable_response(request)
 
 
 @api.exception_handler(ValidationError)
@@ -146,4 +157,5 @@ def get_product(request: HttpRequest, slug: str):
 
 api.add_router("", catalog)
 api.add_router("", "orders.api.router")
+api.add_router("", "orders.support.api.router")
 api.add_router("", "commissions.api.router")

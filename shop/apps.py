@@ -51,7 +51,7 @@ class ShopConfig(AppConfig):
         audit_track_m2m(User, "groups")
         audit_track_m2m(User, "user_permissions", label=("content_type__app_label", "codename"))
         audit_track_m2m(Group, "permissions", label=("content_type__app_label", "codename"))
-        audit_track(ShopSettings)
+        audit_track(ShopSettings, secret=["callback_secret"])
         # Second factors and lockouts: who enrolled or reset a device, who unlocked a login.
         audit_track(TOTPDevice, fields=["user", "name", "confirmed"])
         audit_track(StaticDevice, fields=["user", "name", "confirmed"])

@@ -10,6 +10,7 @@ generated once into ``var/`` so they stay stable between runs.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,7 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.middleware.RequestHardeningMiddleware",  # first: before anything reads the request
+    "core.db_outage.DatabaseOutageMiddleware",  # outermost: a lost database is a 503 anywhere
+    "core.middleware.RequestHardeningMiddleware",  # before anything reads the request
     "core.log_redaction.SecretScopeMiddleware",  # secrets a request decrypts stay out of logs
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -119,6 +121,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
                 "shop.context_processors.shop_context",
             ],
         },
@@ -200,7 +203,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("KAMI_TASK_QUEUE", default="kami")
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # acks_late tasks of a crashed worker come back after this long (Redis default: one hour);
-# the inbox sweeper usually re-queues unprocessed payment events well before.
+# it must outlast the longest retry countdown. The sweeps do not wait for it: a killed
+# worker's payment event or message is taken up by another worker within seconds.
 # Publishing to a broker that stopped answering gives up after a few seconds instead of hanging.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 600,
@@ -210,13 +214,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TIMEZONE = "UTC"
 # Beat's state file is local state, rewritten on every run: under var/, never in the repository.
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The sweeps of stranded work: short, on partial indexes, and also run by a thread inside
+# every worker (KAMI_WORKER_SWEEP_SECONDS, 0 turns it off), so a dead beat strands nothing.
+KAMI_SWEEP_SECONDS = env.float("KAMI_SWEEP_SECONDS", default=5.0)
+KAMI_WORKER_SWEEP_SECONDS = env.float("KAMI_WORKER_SWEEP_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "orders-expire-unpaid": {"task": "orders.tasks.expire_unpaid_orders", "schedule": 30.0},
     "orders-sweep-payment-inbox": {
         "task": "orders.tasks.sweep_unprocessed_payment_events",
-        "schedule": 60.0,
+        "schedule": KAMI_SWEEP_SECONDS,
+    },
+    "orders-dispatch-outbox": {
+        "task": "orders.tasks.dispatch_messages",
+        "schedule": KAMI_SWEEP_SECONDS,
     },
     "orders-deliver-backorders": {"task": "orders.tasks.deliver_all_backorders", "schedule": 60.0},
+    "orders-refund-overdue-backorders": {
+        "task": "orders.tasks.refund_overdue_backorders",
+        "schedule": 300.0,
+    },
     "riskrules-check-alerts": {"task": "riskrules.tasks.check_alerts", "schedule": 60.0},
     "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 60.0},
     # Hourly: the task itself decides whether this week's summary is due (and sends it once).
@@ -232,7 +248,6 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -260,10 +275,33 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- Email ------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Any Django email backend by its dotted path, e.g. a django-anymail ESP
+# (anymail.backends.mailgun.EmailBackend); its settings come from ANYMAIL_* variables.
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)  # a mail server that hangs is a failure
 # Django's console backend prints delivery emails, keys and all, into the server's log.
 if vars()["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
     EMAIL_BACKEND = "core.console_email.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kami <shop@localhost>")
+
+# --- The outbox (orders.outbox): every message, retried, with a fallback chain ---------------
+KAMI_OUTBOX_MAX_ATTEMPTS = env.int("KAMI_OUTBOX_MAX_ATTEMPTS", default=5)  # per channel
+KAMI_OUTBOX_RETRY_SECONDS = env.float("KAMI_OUTBOX_RETRY_SECONDS", default=10.0)  # doubles
+KAMI_OUTBOX_LEASE_SECONDS = env.float("KAMI_OUTBOX_LEASE_SECONDS", default=60.0)
+KAMI_OUTBOX_RECORD_RETRY_SECONDS = env.float("KAMI_OUTBOX_RECORD_RETRY_SECONDS", default=30.0)
+KAMI_OUTBOX_HTTP_TIMEOUT = env.float("KAMI_OUTBOX_HTTP_TIMEOUT", default=10.0)
+# SMS: "logging" (development default), "twilio", or empty (off: SMS skipped in every chain).
+SMS_BACKEND = env.str("SMS_BACKEND", default="logging" if DEBUG else "")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
 
 # --- Payments ---------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -395,3 +433,23 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # each failed login: one warn
 # API Bearer tokens (commissions.api_tokens): expire, and at most this many live per user.
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 API_TOKENS_PER_USER = 10
+
+# --- Languages (contract §8; README "Languages") ---------------------------------------------
+# English and Simplified Chinese, chosen from the language cookie (the switch on every page,
+# Django's set_language view), else Accept-Language, else English. No /en/ URL prefixes: the
+# contract's URLs stay as they are. zh-CN, zh-SG, bare zh and zh-Hans give zh-hans; so do zh-TW
+# and zh-HK (Django falls back to the one Chinese on offer: closer for them than English).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and money separators per language (shop/formats): ISO dates in English, as before.
+FORMAT_MODULE_PATH = ["shop.formats"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True  # no script reads it: the switch is a plain form
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SERVED_OVER_TLS
+# After the session (it may carry a language) and before CommonMiddleware (which may redirect).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+    "django.middleware.locale.LocaleMiddleware",
+)

@@ -8,7 +8,10 @@
     var button = event.target.closest("button.copy");
     if (!button) return;
     var text = button.getAttribute("data-copy");
-    var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+    // The label stays the page's language: "Copied" comes translated from <html data-copied-label>.
+    var label = button.textContent;
+    var copied = document.documentElement.getAttribute("data-copied-label") || "Copied";
+    var done = function () { button.textContent = copied; setTimeout(function () { button.textContent = label; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () {});
     } else {

@@ -128,8 +128,8 @@ def build(ask: Ask) -> Report:
             Column("failed", "Count"),
         ],
         rows=service_data.delivery_failures(p.start, p.end, now=ask.now),
-        note="Read from the payment inbox, backorders and unsent emails until the outbox "
-        "records every channel's attempts.",
+        note="From the outbox (channels it gave up on), the payment inbox, backorders and "
+        "deliveries whose email is not recorded as sent.",
     )
     threshold_ms = RiskSettings.current().slow_delivery_seconds * 1000
     lat = latency_histogram(p.start, p.end, within_ms=threshold_ms)

@@ -1,5 +1,8 @@
 """The webhook inbox: verify the raw body, store the event once, enqueue its processing.
 
+Once the event is stored the webhook answers 200, whatever the broker does: the publish
+after the commit is logged if it fails (``core.after_commit``) and the sweep takes over.
+
 As dj-stripe does: the signature is checked against the raw bytes (never re-serialised JSON);
 the event is stored under a unique (provider, event id) so a replay finds the existing row and
 does nothing; processing happens in a task enqueued after the row commits.
@@ -17,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from stripe import SignatureVerificationError, WebhookSignature
 
+from core.after_commit import enqueue_after_commit
 from orders.models import PaymentEvent
 from orders.priority import payment_route
 from orders.risk import risk_control
@@ -94,9 +98,18 @@ def payment_event_receive(
                 body=payload,
                 headers=kept | {"Stripe-Signature": signature or ""},
             )
-            process_payment_event.apply_async_on_commit((row.pk,), **payment_route(event))
+            # Robustly: the event is stored, so the webhook answers 200 whatever the broker
+            # does; if this publish fails the inbox sweep processes the event within seconds.
+            enqueue_after_commit(process_payment_event, row.pk, options=payment_route(event))
     except IntegrityError:
-        return PaymentEvent.objects.get(provider="stripe", event_id=event_id), False
+        existing = PaymentEvent.objects.get(provider="stripe", event_id=event_id)
+        if existing.processed_at is None:
+            # The provider retried an event we still owe it: queue it again (its first
+            # publish may be what failed); processing it twice is a no-op.
+            enqueue_after_commit(
+                process_payment_event, existing.pk, options=payment_route(existing.payload)
+            )
+        return existing, False
     return row, True
 
 

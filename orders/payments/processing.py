@@ -96,9 +96,13 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     paid_currency = str(session.get("currency") or "").upper()
     paid_at = payment_time(event)
     # Paid inside its hold (even if the sweeper expired it while the event was on its way):
-    # it keeps the place in line its checkout took. Otherwise it queues from its payment.
-    in_time = order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and (
-        paid_at <= order.hold_expires_at
+    # it keeps the place in line its checkout took. Otherwise — late, or an order that never
+    # held keys (checkout beyond the product's hold share: first to pay wins) — it queues from
+    # its payment.
+    in_time = (
+        order.holds_keys
+        and order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED)
+        and paid_at <= order.hold_expires_at
     )
     paid_step = Step(OrderStatus.PAID, kind=OrderEventKind.PAID, data=facts)
     paid_fields = {
@@ -242,11 +246,12 @@ def failure_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).strip()
 
 
-def payment_event_process(*, event_id: int) -> bool:
-    """Process one stored event exactly once. True when it was processed by this call."""
+def payment_event_process(*, event_id: int, skip_locked: bool = False) -> bool:
+    """Process one stored event exactly once. True when it was processed by this call.
+    ``skip_locked`` (the sweep): leave an event another transaction is processing right now."""
     try:
         with transaction.atomic():
-            event = lock_payment_event(event_id)
+            event = lock_payment_event(event_id, skip_locked=skip_locked)
             if event is None or event.processed_at is not None:
                 return False
             handler = HANDLERS.get(event.type)
@@ -255,8 +260,10 @@ def payment_event_process(*, event_id: int) -> bool:
             _mark_processed(event)
             return True
     except Exception as exc:
-        # The work rolled back; remember why, so the owner and the sweeper can see it.
-        PaymentEvent.objects.filter(pk=event_id).update(
+        # The work rolled back; remember why, so the owner and the sweeper can see it. Only
+        # on an event still unprocessed: whatever fails after a commit (nothing should: what
+        # runs then is queued robustly) must never mark a processed event failed.
+        PaymentEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
             attempts=F("attempts") + 1, last_error=failure_text(exc)
         )
         live.payment_failed(event_id=event_id, error=exc)  # the owner's feed shows it

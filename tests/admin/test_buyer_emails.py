@@ -18,6 +18,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import OrderStatus, PaymentEvent
+from orders.outbox.models import (
+    AttemptOutcome,
+    MessageAttempt,
+    MessageChannel,
+    MessagePurpose,
+    MessageStatus,
+    OutboxMessage,
+)
 from riskrules.models import BlocklistEntry, RiskDecision
 from riskrules.services import review_blocklist_buyer
 from tests.admin.helpers import admin_login, crawl, emails_in, perms_user, role_user
@@ -66,6 +74,27 @@ def orders_with_buyers():
         order=delivered,
         last_error=f"KeyError while mailing {VICTIM}",
     )
+    message = OutboxMessage.objects.create(
+        purpose=MessagePurpose.DELIVERY,
+        order=delivered,
+        channel=MessageChannel.EMAIL,
+        recipient=VICTIM,
+        payload={},
+        idempotency_key=f"delivery:{delivered.order_no}:email",
+        status=MessageStatus.FAILED,
+        attempts=1,
+        next_attempt_at=timezone.now(),
+        last_error=f"550 mailbox {VICTIM} unavailable",
+    )
+    MessageAttempt.objects.create(
+        message=message,
+        order=delivered,
+        started_at=timezone.now(),
+        number=1,
+        channel=MessageChannel.EMAIL,
+        outcome=AttemptOutcome.FAILED,
+        error=f"550 mailbox {VICTIM} unavailable",
+    )
     return delivered, held
 
 
@@ -101,6 +130,8 @@ def test_no_admin_page_a_non_owner_reaches_shows_a_buyer_email(orders_with_buyer
         f"{changelist}?q={held.order_no}",
         reverse("admin:riskrules_revieworder_changelist"),
         f"{reverse('admin:riskrules_revieworder_changelist')}?q={held.order_no}",
+        reverse("admin:orders_outboxmessage_changelist"),
+        reverse("admin:orders_outboxmessage_change", args=[delivered.messages.get().pk]),
     )
     assert change in pages  # the order itself is readable: this is a support login
     assert delivered.order_no in pages[change]

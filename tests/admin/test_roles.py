@@ -166,7 +166,7 @@ def test_staff_resends_the_keys_to_the_buyer_without_seeing_them(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "delivery email queued to the buyer" in html and KEY not in html
+    assert "delivery message queued to the buyer" in html and KEY not in html
     assert [m.to for m in mail.outbox] == [[order.email]]
     assert KEY in mail.outbox[0].body
     note = OrderEvent.objects.get(order=order, kind=OrderEventKind.KEYS_RESENT)
