@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from orders import admin_live
 from orders import views as order_views
+from orders.followups import views as followup_views
 from shop import views as shop_views
 from shop.api import api
 
@@ -11,6 +12,9 @@ urlpatterns = [
     path("p/<slug:slug>", shop_views.product_page, name="product-page"),
     path("o/<str:order_no>", order_views.order_page, name="order-page"),
     path("o/<str:order_no>/panel", order_views.order_panel, name="order-panel"),
+    path("o/<str:order_no>/keys.txt", order_views.order_keys_txt, name="order-keys-txt"),
+    path("u/<str:token>", followup_views.unsubscribe, name="unsubscribe"),
+    path("survey/<str:token>", followup_views.survey, name="survey"),
     path("lookup", order_views.lookup, name="order-lookup"),
     path("pay/sandbox/<str:order_no>", order_views.sandbox_pay, name="sandbox-pay"),
     path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),

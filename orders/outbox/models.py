@@ -27,6 +27,12 @@ class MessagePurpose(models.TextChoices):
     DELIVERY = "delivery", "Keys delivered (to the buyer)"
     ORDER_CALLBACK = "order_callback", "Order delivered (to the owner's system)"
     OWNER_ALERT = "owner_alert", "Alert (to the owner)"
+    # After the sale (orders.followups): the same values as FollowUpPurpose
+    KEY_GUIDE = "key_guide", "Where to find your key (to the buyer)"
+    HOW_TO = "how_to", "How to use it (to the buyer)"
+    CHECK_IN = "check_in", "Check-in (to the buyer)"
+    RECOMMENDATION = "recommendation", "Recommendation (to the buyer)"
+    SURVEY = "survey", "Satisfaction survey (to the buyer)"
 
 
 class MessageStatus(models.TextChoices):
