@@ -70,6 +70,7 @@ def main() -> None:
 
         shop = ShopSettings.load()
         shop.max_unpaid_per_email = shop.max_unpaid_per_ip = 1_000_000
+        shop.max_unpaid_per_network = 1_000_000
         shop.save()
         product = Product.objects.create(
             slug="bench", name="Bench", price=990, currency="USD", max_per_order=10

@@ -59,7 +59,12 @@ def run(n: int) -> None:
 
     rules_seed_defaults()
     ShopSettings.objects.update_or_create(
-        pk=1, defaults={"max_unpaid_per_email": 10**6, "max_unpaid_per_ip": 10**6}
+        pk=1,
+        defaults={
+            "max_unpaid_per_email": 10**6,
+            "max_unpaid_per_ip": 10**6,
+            "max_unpaid_per_network": 10**6,
+        },
     )
     products = {
         mode: stock_product(n + 10, slug=f"bench-{mode}") for mode in ("off", "defaults", "all")

@@ -49,7 +49,12 @@ def seed(*, hot_keys: int, spread_keys: int, race_keys: int, spread_products: in
     # Risk rules and the checkout rate limit keep the defaults the migrations seeded: the
     # buyers' distinct emails and IPs are what lets the load through, as real buyers would.
     ShopSettings.objects.update_or_create(
-        pk=1, defaults={"max_unpaid_per_email": 10**6, "max_unpaid_per_ip": 10**6}
+        pk=1,
+        defaults={
+            "max_unpaid_per_email": 10**6,
+            "max_unpaid_per_ip": 10**6,
+            "max_unpaid_per_network": 10**6,
+        },
     )
     User = get_user_model()
     up = Promoter.objects.create(

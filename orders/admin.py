@@ -201,8 +201,23 @@ class OrderAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Timeline", {"fields": ["created_at", "hold_expires_at", "paid_at", "delivered_at"]}),
-        ("Buyer's client", {"fields": ["client_ip", "user_agent"], "classes": ["collapse"]}),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "created_at",
+                    "hold_expires_at",
+                    "holds_keys",
+                    "paid_at",
+                    "backordered_at",
+                    "delivered_at",
+                ]
+            },
+        ),
+        (
+            "Buyer's client",
+            {"fields": ["client_ip", "client_network", "user_agent"], "classes": ["collapse"]},
+        ),
     ]
     readonly_fields = [
         "unit_price_display",

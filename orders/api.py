@@ -40,6 +40,15 @@ class OrderCreatedOut(Schema):
     amount: str
     currency: str
     pay_url: str
+    held_until: datetime | None = Field(
+        None,
+        description=(
+            "Until when the order's keys are held for it. null: unpaid orders already hold "
+            "the product's share of keys, so none are held for this one and whoever pays "
+            "first gets them (a payer who finds none is backordered, then refunded "
+            "automatically if no restock comes in time)."
+        ),
+    )
 
 
 class InboxMessageOut(Schema):
@@ -94,7 +103,8 @@ def order_out(order: Order) -> dict:
     },
 )
 def create_order(request: HttpRequest, payload: OrderIn):
-    """Create a pending order holding its keys for the unpaid window; pay at ``pay_url``."""
+    """Create a pending order for ``quantity`` keys; pay at ``pay_url``. Its keys are held
+    until ``held_until`` when the product's hold share allows, else whoever pays first wins."""
     order = order_create(
         req=CheckoutRequest(
             product=payload.product,
@@ -118,6 +128,7 @@ def create_order(request: HttpRequest, payload: OrderIn):
             "amount": to_decimal_string(order.amount, order.currency),
             "currency": order.currency,
             "pay_url": pay_url,
+            "held_until": order.hold_expires_at if order.holds_keys else None,
         },
     )
 

@@ -114,6 +114,7 @@ def order_deliver(
                     message="Paid, but no keys are free: delivered automatically on restock.",
                 )
             )
+            fields["backordered_at"] = now  # the automatic refund's clock starts here
         if steps:
             order_transition_path(order=order, steps=steps, actor=actor, **fields)
         return None

@@ -57,12 +57,18 @@ def _record(
 
 
 def event_order_created(order: Order) -> OrderEvent:
-    """Checkout created the order (pending, its keys reserved)."""
+    """Checkout created the order (pending; its keys reserved, or not: ``orders.holds``)."""
+    message = (
+        ""
+        if order.holds_keys
+        else "No keys held: unpaid orders already hold the product's share; first to pay wins."
+    )
     return _record(
         order,
         K.CREATED,
         to_status=OrderStatus.PENDING,
-        data={"quantity": order.quantity, "amount": order.amount},
+        message=message,
+        data={"quantity": order.quantity, "amount": order.amount, "holds_keys": order.holds_keys},
     )
 
 

@@ -33,6 +33,7 @@ class OrderEventKind(models.TextChoices):
     PAYMENT_MISMATCH = "payment_mismatch", "Held: paid amount or currency differs"
     RISK_HOLD = "risk_hold", "Held for review by risk control"
     REFUND_REQUESTED = "refund_requested", "Full refund asked of the provider"
+    BACKORDER_REFUND = "backorder_refund", "Refund asked automatically: no keys came in time"
     REFUND_FAILED = "refund_failed", "Refund refused: back to review"
     REFUNDED = "refunded", "Refunded"
     EXPIRED = "expired", "Expired"
@@ -76,6 +77,11 @@ class Order(models.Model):
     )
     query_password_hash = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    client_network = models.CharField(
+        max_length=43,
+        blank=True,
+        help_text="The client IP's network (IPv4 /24, IPv6 /64), for the per-network limits.",
+    )
     user_agent = models.CharField(max_length=400, blank=True)
     ref_code = models.CharField(max_length=32, blank=True)
     buyer_user = models.ForeignKey(
@@ -90,7 +96,17 @@ class Order(models.Model):
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
     )
     hold_expires_at = models.DateTimeField(
-        help_text="Until then the order's quantity is held out of stock for this buyer."
+        help_text=(
+            "The unpaid window: until then the order may be paid, and, if it holds keys, "
+            "its quantity is held out of stock for this buyer."
+        )
+    )
+    holds_keys = models.BooleanField(
+        default=True,
+        help_text=(
+            "Checkout reserved its keys until the window closes. Without a hold (unpaid orders "
+            "already held the product's share), keys go to whoever pays first."
+        ),
     )
     payment_provider = models.CharField(max_length=16, default="sandbox")
     checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -105,6 +121,11 @@ class Order(models.Model):
             "The order's place in line for keys: its checkout if it paid inside its hold, "
             "else its payment (or the owner's approval after a review)."
         ),
+    )
+    backordered_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it last began waiting for keys: the automatic refund counts from here.",
     )
     disputed_at = models.DateTimeField(null=True, blank=True)
     priority = models.BooleanField(
@@ -149,6 +170,12 @@ class Order(models.Model):
                 fields=["buyer_identity", "created_at"], name="order_identity_created_idx"
             ),
             models.Index(fields=["client_ip", "status"], name="order_ip_status_idx"),
+            models.Index(fields=["client_network", "status"], name="order_network_status_idx"),
+            models.Index(
+                fields=["backordered_at"],
+                name="order_backordered_idx",
+                condition=Q(status="backordered"),
+            ),
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
         ]
 
@@ -172,6 +199,15 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # An order is refunded automatically for waiting too long at most once, whatever
+            # runs the sweep and however often (``orders.backorder_refunds``).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(kind="backorder_refund"),
+                name="orderevent_one_backorder_refund",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.kind}"

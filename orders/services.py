@@ -2,7 +2,9 @@
 
 Lock order — every transaction in Kami takes its locks in this order, so none can deadlock:
 
-    buyer advisory locks (email, IP; checkout only)
+    buyer advisory locks (email, IP, network; checkout only)
+    → hold stripes   (orders.locks.lock_hold_stripe*: checkout only; one free stripe far
+                      below the product's hold cap, all of them near it — orders.holds)
     → payment event  (orders.locks.lock_payment_event)
     → order          (orders.locks.lock_order*: the order row only, never its product)
     → card keys      (cardpool.reservation: the order's own reserved rows, then free rows
@@ -15,6 +17,10 @@ Stock is contended key by key: a checkout reserves free key rows for its order, 
 sells the rows its order reserved. So checkouts and deliveries of one product run in parallel,
 and the product row is not a hot spot. Keys picked with SKIP LOCKED never wait, so a
 transaction holding the line keeper cannot be waiting on a key row another one holds.
+
+Holds cannot be hoarded (``orders.holds``): unpaid orders together hold at most the owner's
+share of a product's keys; beyond it checkout takes the order without a hold and whoever pays
+first gets the keys. Unpaid orders are also capped per email, per address and per network.
 
 No network call is made while any of these are held: the payment provider is called after
 ``order_create`` commits (``checkout_start``), and emails go out after the delivery commits.
@@ -29,22 +35,24 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from cardpool.reservation import keys_reserve
-from cardpool.selectors import free_key_count
 from commissions.attribution import order_attribute
-from core.errors import Blocked, InvalidInput, NotFound, OutOfStock, TooManyUnpaid
+from core.client_ip import client_network
+from core.errors import Blocked, InvalidInput, NotFound, TooManyUnpaid
 from core.identity import email_identity
+from orders.delivery import backorders_deliver
 from orders.events import OrderEventKind, event_order_created, event_risk_noted
+from orders.holds import order_hold_keys
 from orders.live import order_created
-from orders.locks import lock_buyer, lock_order, lock_product
+from orders.locks import lock_buyer, lock_order
 from orders.models import Order, OrderStatus
 from orders.order_numbers import new_order_no
 from orders.priority import is_priority_checkout
 from orders.query_passwords import query_password_hash
 from orders.risk import CheckoutContext, risk_control
-from orders.stock import backorder_demand, product_stock
+from orders.stock import backorder_demand
 from orders.transitions import order_transition
 from shop.models import Product, ShopSettings
 
@@ -106,54 +114,44 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
 
 
 def _check_unpaid_limits(
-    *, shop: ShopSettings, identity: str, client_ip: str | None, now: datetime
+    *, shop: ShopSettings, identity: str, client_ip: str | None, network: str, now: datetime
 ) -> None:
-    """Nobody may lock up the shop's stock: cap unpaid orders per email and per client IP.
+    """Nobody may lock up the shop's stock: cap unpaid orders per email, per client address
+    and per network (IPv4 /24, IPv6 /64: a client changes its address within those for free).
     Called under the buyer's advisory locks, so concurrent checkouts count each other."""
-    unpaid = Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__gt=now)
-    if unpaid.filter(buyer_identity=identity).count() >= shop.max_unpaid_per_email:
+    by_email = Q(buyer_identity=identity)
+    by_address = Q(client_ip=client_ip) if client_ip else Q(pk__in=[])
+    by_network = Q(client_network=network) if network else Q(pk__in=[])
+    counts = Order.objects.filter(
+        by_email | by_address | by_network, status=OrderStatus.PENDING, hold_expires_at__gt=now
+    ).aggregate(  # one query for the three limits
+        email=Count("pk", filter=by_email),
+        address=Count("pk", filter=by_address),
+        network=Count("pk", filter=by_network),
+    )
+    if counts["email"] >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
             f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
             "pay or wait for one to expire first."
         )
-    if client_ip and unpaid.filter(client_ip=client_ip).count() >= shop.max_unpaid_per_ip:
+    if counts["address"] >= shop.max_unpaid_per_ip:
         raise TooManyUnpaid(
-            f"This network already has {shop.max_unpaid_per_ip} unpaid orders: "
+            f"Your address already has {shop.max_unpaid_per_ip} unpaid orders: "
+            "pay or wait for one to expire first."
+        )
+    if counts["network"] >= shop.max_unpaid_per_network:
+        raise TooManyUnpaid(
+            f"Your network already has {shop.max_unpaid_per_network} unpaid orders: "
             "pay or wait for one to expire first."
         )
 
 
-def _out_of_stock(product_id: int, now: datetime, *, reserved_here: int = 0) -> OutOfStock:
-    # Keys this refused checkout reserved a moment ago go back when its transaction rolls back.
-    stock = product_stock(product_id, now=now) + reserved_here
-    return OutOfStock(f"Only {stock} left." if stock else "Sold out: no keys are left right now.")
-
-
-def _reserve_stock(*, order: Order, now: datetime) -> None:
-    """Reserve the order's keys for its hold, or raise ``OutOfStock`` (the caller's transaction
-    then rolls back, the order with it). Backorders waiting for this product are owed free
-    keys first: then the line keeper is taken and the free keys counted."""
-    owed = backorder_demand(order.product_id)
-    if owed:
-        lock_product(order.product_id)
-        if free_key_count(order.product_id, now=now) - owed < order.quantity:
-            raise _out_of_stock(order.product_id, now)
-    reserved = keys_reserve(
-        order_id=order.pk,
-        product_id=order.product_id,
-        quantity=order.quantity,
-        until=order.hold_expires_at,
-        now=now,
-    )
-    if reserved < order.quantity:
-        raise _out_of_stock(order.product_id, now, reserved_here=reserved)
-
-
 def order_create(*, req: CheckoutRequest) -> Order:
-    """Create a pending order that reserves ``quantity`` keys for the unpaid window.
+    """Create a pending order for ``quantity`` keys, holding them for the unpaid window when
+    the product's hold share allows (``orders.holds``; ``Order.holds_keys`` says which).
 
-    Refuses (changing nothing) when the buyer already holds the most unpaid orders allowed per
-    email or per IP, or when not enough free keys are left.
+    Refuses (changing nothing) when the buyer already has the most unpaid orders allowed per
+    email, address or network, or when fewer keys than asked are left to sell at all.
     """
     risk = risk_control()
     risk.throttle_checkout(client_ip=req.client_ip)
@@ -173,11 +171,14 @@ def order_create(*, req: CheckoutRequest) -> Order:
     priority = is_priority_checkout(
         amount=ctx.amount, priority_amount=shop.priority_amount, identity=identity
     )
+    network = client_network(req.client_ip)
     try:
         with transaction.atomic():
-            lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}")
+            lock_buyer(f"email:{identity}", f"ip:{req.client_ip or ''}", f"net:{network}")
             decisions = risk.screen_checkout(ctx=ctx)
-            _check_unpaid_limits(shop=shop, identity=identity, client_ip=req.client_ip, now=now)
+            _check_unpaid_limits(
+                shop=shop, identity=identity, client_ip=req.client_ip, network=network, now=now
+            )
             order = Order.objects.create(
                 order_no=new_order_no(),
                 product=product,
@@ -192,13 +193,16 @@ def order_create(*, req: CheckoutRequest) -> Order:
                     query_password_hash(req.query_password) if req.query_password else ""
                 ),
                 client_ip=req.client_ip,
+                client_network=network,
                 user_agent=(req.user_agent or "")[:400],
                 ref_code=(req.ref or "").strip().upper()[:32],
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
                 priority=priority,
             )
-            _reserve_stock(order=order, now=now)
+            if not order_hold_keys(order=order, shop=shop, now=now):
+                Order.objects.filter(pk=order.pk).update(holds_keys=False)
+                order.holds_keys = False
             event_order_created(order)
             risk.checkout_screened(order=order, ctx=ctx, decisions=decisions)
             for decision in decisions:
@@ -226,10 +230,24 @@ def order_expire(*, order_id: int, reason: str = "Unpaid when its window closed.
 
 
 def orders_expire_lapsed(*, limit: int = 500) -> int:
-    """Expire pending orders whose hold has lapsed (periodic). Returns how many expired."""
-    ids = list(
+    """Expire pending orders whose hold has lapsed (periodic). Returns how many expired.
+
+    A lapsed hold's keys are free again: paid backorders of its product (buyers who paid
+    while every key was held, say) are served from them now rather than at the next sweep.
+    """
+    rows = list(
         Order.objects.filter(status=OrderStatus.PENDING, hold_expires_at__lte=timezone.now())
         .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "product_id", "holds_keys")[:limit]
     )
-    return sum(order_expire(order_id=pk) for pk in ids)
+    expired = 0
+    released: set[int] = set()
+    for pk, product_id, held in rows:
+        if order_expire(order_id=pk):
+            expired += 1
+            if held:
+                released.add(product_id)
+    for product_id in sorted(released):
+        if backorder_demand(product_id):
+            backorders_deliver(product_id=product_id)
+    return expired

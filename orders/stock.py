@@ -1,13 +1,20 @@
 """Stock: what a new buyer can have, derived from the key rows and open backorders, never stored.
 
 Orders owns every claim on stock (holds and backorders are order state), so this is the one
-definition; the storefront, the product admin, risk alerts and delivery all read it here.
+definition; the storefront, the API, the product admin, risk alerts and delivery read it here.
 
-stock = free keys (available, or reserved by a hold that ran out)
-        − quantity of paid orders waiting as backorders (they are first in line on restock).
+    sellable = unsold keys (available, or reserved by a hold, running or lapsed)
+               − quantity of paid orders waiting as backorders (first in line on restock)
+    stock    = sellable − keys held by running holds, but at most the hold share of sellable
 
-Unpaid orders inside their hold are not subtracted: their keys are already *reserved* rows
-(``cardpool.reservation``), so they are simply not free.
+Holds count against the stock shown only up to the owner's hold share
+(``ShopSettings.hold_share_percent``, ``orders.holds``). Checkout never lets holds grow past
+that share on their own; they can end up above it when the product's other keys sell, or
+through the small floor that lets the last keys be held. Either way those keys are merely
+held by buyers who may not pay, checkout still takes orders for them (whoever pays first wins
+a key that is free by then), and the product must not read "Sold out" to everyone else: so
+what is held beyond the share stays in the figure. Below the share (the usual case) the
+figure is exactly the keys nobody holds.
 """
 
 from __future__ import annotations
@@ -15,13 +22,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from cardpool.models import CardKey
-from cardpool.selectors import free_key_count
 from orders.models import Order, OrderStatus
-from shop.models import Product
+from shop.models import Product, ShopSettings
 
 
 def backorder_demand(product_id: int, *, before: datetime | None = None, exclude_id=None) -> int:
@@ -34,16 +40,29 @@ def backorder_demand(product_id: int, *, before: datetime | None = None, exclude
     return qs.aggregate(total=Sum("quantity"))["total"] or 0
 
 
+def shown_stock(*, unsold: int, held: int, owed: int, share_percent: int) -> int:
+    """The stock figure from its parts (see the module docstring); ``with_stock`` is the same
+    arithmetic in SQL."""
+    sellable = max(0, unsold - owed)
+    return max(0, sellable - min(held, sellable * share_percent // 100))
+
+
 def product_stock(product_id: int, *, now: datetime | None = None) -> int:
-    now = now or timezone.now()
-    return max(0, free_key_count(product_id, now=now) - backorder_demand(product_id))
+    row = with_stock(Product.objects.filter(pk=product_id), now=now).values(  # type: ignore[misc]
+        "stock"
+    )[0]  # the stubs cannot see fields annotated by with_stock
+    return int(row["stock"])
 
 
-def with_stock(queryset: QuerySet[Product], *, now: datetime | None = None) -> QuerySet[Product]:
+def with_stock(
+    queryset: QuerySet[Product], *, now: datetime | None = None, share_percent: int | None = None
+) -> QuerySet[Product]:
     """Annotate, in one query: ``available_keys`` (unsold keys: available or reserved),
-    ``claimed`` (running holds' reserved keys plus backorders) and ``stock`` (the difference:
-    what a new buyer can have)."""
+    ``held`` (keys reserved by running holds), ``claimed`` (those plus backorders) and
+    ``stock`` (what the storefront and the API show: see the module docstring)."""
     now = now or timezone.now()
+    if share_percent is None:
+        share_percent = ShopSettings.load().hold_share_percent
     unsold = (
         CardKey.objects.filter(
             product=OuterRef("pk"),
@@ -68,11 +87,17 @@ def with_stock(queryset: QuerySet[Product], *, now: datetime | None = None) -> Q
         .values("q")
     )
     zero = Value(0, output_field=IntegerField())
-    return queryset.annotate(
-        available_keys=Coalesce(Subquery(unsold, output_field=IntegerField()), zero),
-        claimed=Coalesce(Subquery(held, output_field=IntegerField()), zero)
-        + Coalesce(Subquery(backordered, output_field=IntegerField()), zero),
-    ).annotate(stock=Greatest(zero, F("available_keys") - F("claimed")))
+    sellable = Greatest(zero, F("available_keys") - F("backordered"))
+    held_counted = Least(F("held"), sellable * Value(share_percent) / Value(100))
+    return (
+        queryset.annotate(
+            available_keys=Coalesce(Subquery(unsold, output_field=IntegerField()), zero),
+            held=Coalesce(Subquery(held, output_field=IntegerField()), zero),
+            backordered=Coalesce(Subquery(backordered, output_field=IntegerField()), zero),
+        )
+        .annotate(claimed=F("held") + F("backordered"))
+        .annotate(stock=Greatest(zero, sellable - held_counted))
+    )
 
 
 def stock_figures(product_id: int) -> dict[str, int]:

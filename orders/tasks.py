@@ -78,6 +78,15 @@ def deliver_all_backorders() -> int:
     return sum(backorders_deliver(product_id=pid) for pid in product_ids)
 
 
+@shared_task
+def refund_overdue_backorders() -> int:
+    """Periodic: backorders no keys reached within the owner's window get their money back."""
+    # Lazy on purpose: a refund goes through the webhook inbox, which imports this module.
+    from orders.backorder_refunds import backorders_refund_overdue
+
+    return backorders_refund_overdue()
+
+
 @shared_task(acks_late=True)
 def send_delivery_email(order_id: int) -> bool:
     """The task deliveries queued before the outbox existed, still in Redis at an upgrade:

@@ -15,6 +15,7 @@ from core.client_ip import client_ip
 from core.errors import RateLimited
 from core.money import to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
+from orders.backorder_refunds import refund_due_at
 from orders.followups.selectors import delivery_notice, mask_recipient
 from orders.followups.services import order_viewed
 from orders.models import Order, OrderStatus
@@ -27,6 +28,7 @@ from orders.payments.stripe_events import (
     encode,
     sign_payload,
 )
+from shop.models import ShopSettings
 
 WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
@@ -34,6 +36,7 @@ WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 def _order_context(order: Order) -> dict:
     notice = delivery_notice(order) if order.delivered_at else None
     keys = keys_for_order(order) if order.delivered_at else []
+    shop = ShopSettings.load()
     return {
         "keys_text": "\n".join(keys),
         "order": order,
@@ -45,6 +48,8 @@ def _order_context(order: Order) -> dict:
         "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
         "sandbox": order.payment_provider == "sandbox" and settings.SANDBOX_PAYMENTS_ENABLED,
+        "refund_hours": shop.backorder_refund_after_hours,
+        "refund_due": refund_due_at(order, shop=shop),
     }
 
 

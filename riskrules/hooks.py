@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.after_commit import enqueue_after_commit
+from core.client_ip import client_network
 from core.errors import Blocked, RateLimited
 from core.ratelimit import RateLimit
 from orders.risk import CheckoutContext, Decision
@@ -40,8 +41,9 @@ STOCK_CHECK_EVERY_SECONDS = 60
 
 
 def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> None:
-    """Count one checkout attempt from ``client_ip``, valid or not; over the owner's limit
-    (``RiskSettings``: 20 a minute by default, 0 turns it off) raise ``RateLimited``.
+    """Count one checkout attempt from ``client_ip`` (its /64 for IPv6), valid or not; over the
+    owner's limit (``RiskSettings``: 20 a minute by default, 0 turns it off) raise
+    ``RateLimited``.
 
     Every attempt counts, before any work: the limit brakes scripts hoarding stock in unpaid
     orders. Counted by ``core.ratelimit`` (atomic, shared by all processes; per process while
@@ -55,13 +57,23 @@ def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> Non
         limit=settings.checkout_rate_limit,
         window_seconds=max(1, settings.checkout_rate_window_seconds),
     )
-    decision = limit.hit(client_ip or "unknown", now=now)
+    decision = limit.hit(_throttled_client(client_ip), now=now)
     if not decision.allowed:
         raise RateLimited(
             f"Too many checkouts from your network: at most {limit.limit} per "
             f"{_describe(limit.window_seconds)}. Try again in {decision.retry_after} seconds.",
             retry_after=decision.retry_after,
         )
+
+
+def _throttled_client(client_ip: str | None) -> str:
+    """Who the checkout limit counts: an IPv6 client is its /64 (one subscriber's range, where
+    a new address costs nothing), an IPv4 client its address (neighbours in a /24 are often
+    different people; the unpaid-order limit counts those per network)."""
+    network = client_network(client_ip)
+    if network.endswith("/64"):
+        return network
+    return client_ip or "unknown"
 
 
 def _describe(seconds: int) -> str:

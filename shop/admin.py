@@ -183,7 +183,28 @@ class ProductAdmin(admin.ModelAdmin):
 class ShopSettingsAdmin(SingletonAdmin):
     fieldsets = [
         (None, {"fields": ["shop_name", "owner_email"]}),
-        ("Orders", {"fields": ["hold_minutes", "max_unpaid_per_email", "max_unpaid_per_ip"]}),
+        (
+            "Orders",
+            {
+                "fields": [
+                    "hold_minutes",
+                    "max_unpaid_per_email",
+                    "max_unpaid_per_ip",
+                    "max_unpaid_per_network",
+                ]
+            },
+        ),
+        (
+            "Holds that cannot be hoarded",
+            {
+                "fields": ["hold_share_percent", "hold_min_keys", "backorder_refund_after_hours"],
+                "description": (
+                    "Unpaid orders together hold at most a share of each product's keys; "
+                    "beyond it orders are still taken, and whoever pays first gets the keys. "
+                    "See docs/holds.md."
+                ),
+            },
+        ),
         ("Delivery", {"fields": ["priority_amount"]}),
         ("Messages", {"fields": ["message_channels", "callback_url", "callback_secret"]}),
     ]

@@ -177,11 +177,46 @@ class ShopSettings(SingletonModel):
         blank=True,
         help_text="The HMAC-SHA256 key the callback is signed with; at least 32 characters.",
     )
+    max_unpaid_per_network = models.PositiveIntegerField(
+        default=4,
+        help_text=(
+            "Most unpaid orders one network may hold at once: an IPv4 /24 or an IPv6 /64 "
+            "(one subscriber's range, where a new address costs nothing)."
+        ),
+    )
+    hold_share_percent = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MaxValueValidator(100)],
+        help_text=(
+            "Unpaid orders together may hold at most this share of a product's keys. Beyond "
+            "it checkout still takes the order, without a hold: whoever pays first gets the "
+            "keys. 0 holds nothing, 100 lets holds take every key."
+        ),
+    )
+    hold_min_keys = models.PositiveSmallIntegerField(
+        default=1,
+        help_text=(
+            "However few keys are left, unpaid orders may together hold at least this many "
+            "(one ordinary buyer's order), so the last keys can still be held while paying."
+        ),
+    )
+    backorder_refund_after_hours = models.PositiveIntegerField(
+        default=24,
+        help_text=(
+            "A paid order waiting for keys (backordered) is refunded automatically through "
+            "the payment provider after this many hours without a restock. 0 never refunds."
+        ),
+    )
 
     class Meta:
         verbose_name = "shop settings"
         verbose_name_plural = "shop settings"
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="shopsettings_singleton")]
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="shopsettings_singleton"),
+            models.CheckConstraint(
+                condition=Q(hold_share_percent__lte=100), name="shopsettings_hold_share_percent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return "Shop settings"

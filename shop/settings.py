@@ -228,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "orders-send-follow-ups": {"task": "orders.tasks.send_due_follow_ups", "schedule": 15.0},
     "orders-deliver-backorders": {"task": "orders.tasks.deliver_all_backorders", "schedule": 60.0},
+    "orders-refund-overdue-backorders": {
+        "task": "orders.tasks.refund_overdue_backorders",
+        "schedule": 300.0,
+    },
     "riskrules-check-alerts": {"task": "riskrules.tasks.check_alerts", "schedule": 60.0},
 }
 

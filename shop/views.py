@@ -5,16 +5,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from commissions.middleware import referral_code
 from core.client_ip import client_ip
 from core.errors import KamiError
 from orders.access import grant_access
+from orders.holds import keys_free_and_held
+from orders.models import Order
 from orders.outbox.services import messaging_plan
 from orders.payments.providers import checkout_start
 from orders.services import CheckoutRequest, order_create
-from shop.models import Category
+from shop.models import Category, ShopSettings
 from shop.selectors import product_on_sale, products_on_sale
 
 
@@ -60,7 +63,9 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
         except KamiError as exc:
             error, status = exc.message, exc.status
         else:
-            response = redirect(pay_url)
+            response = (
+                redirect(pay_url) if order.holds_keys else _no_hold_page(request, order, pay_url)
+            )
             grant_access(request, response, order.order_no)
             return response
     return render(
@@ -81,6 +86,29 @@ def form_quantity(raw: str) -> int:
     alone reads ``"1_0"`` as 10 and ``"１０"`` (full-width) as 10; the API is as strict."""
     raw = raw.strip()
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
+
+
+def _no_hold_page(request: HttpRequest, order: Order, pay_url: str) -> HttpResponse:
+    """Before a buyer without a hold pays, tell them so: keys go to whoever pays first, and
+    what happens if none is left (``orders.holds``). The pay link is only on this page."""
+    free, held = keys_free_and_held(product_id=order.product_id, now=timezone.now())
+    shop = ShopSettings.load()
+    response = render(
+        request,
+        "shop/no_hold.html",
+        {
+            "order": order,
+            "product": order.product,
+            "pay_url": pay_url,
+            "free": free,
+            "free_enough": free >= order.quantity,
+            "held": held,
+            "hold_minutes": shop.hold_minutes,
+            "refund_hours": shop.backorder_refund_after_hours,
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

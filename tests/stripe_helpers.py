@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs
 
+import stripe
 from django.conf import settings
 from django.test import Client
 
@@ -61,3 +63,34 @@ def refund_event(
 
 def pretty(event: dict) -> str:
     return json.dumps(event, indent=2)
+
+
+class StripeRefundsHTTP(stripe.HTTPClient):
+    """Stripe's API on the wire, for refunds: the one outbound call stubbed (as
+    ``RecordingStripeHTTP`` in ``test_stripe_checkout.py`` does for sessions). Remembers
+    each call's method, URL, form and headers; answers ``status`` like Stripe would."""
+
+    name = "refunds"
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, dict, dict]] = []
+        self.status = status
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        form = {k: v[0] for k, v in parse_qs(post_data or "").items()}
+        self.calls.append((method, url, form, dict(headers or {})))
+        if self.status != 200:
+            body = {"error": {"type": "invalid_request_error", "message": "Refund refused"}}
+            return json.dumps(body), self.status, {}
+        refund = {
+            "id": f"re_test_{len(self.calls)}",
+            "object": "refund",
+            "amount": int(form.get("amount") or 0),
+            "payment_intent": form.get("payment_intent"),
+            "status": "succeeded",
+        }
+        return json.dumps(refund), 200, {}
+
+    def close(self):
+        pass

@@ -11,16 +11,16 @@ from django.conf import settings
 from django.db.models import Avg, Count, QuerySet
 from django.urls import reverse
 
+from core.identity import email_identity
 from orders.followups.models import FollowUp, FollowUpState, SurveyResponse, Unsubscribe
 from orders.models import Order, OrderStatus
 from orders.outbox.models import MessagePurpose, MessageStatus, OutboxMessage
-from orders.services import normalise_email
 
 BOUGHT = (OrderStatus.DELIVERED,)
 
 
 def buyer_identity(order: Order) -> str:
-    return order.buyer_identity or normalise_email(order.email)
+    return order.buyer_identity or email_identity(order.email)
 
 
 def is_unsubscribed(identity: str) -> bool:

@@ -96,9 +96,13 @@ def handle_checkout_completed(event: PaymentEvent) -> None:
     paid_currency = str(session.get("currency") or "").upper()
     paid_at = payment_time(event)
     # Paid inside its hold (even if the sweeper expired it while the event was on its way):
-    # it keeps the place in line its checkout took. Otherwise it queues from its payment.
-    in_time = order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED) and (
-        paid_at <= order.hold_expires_at
+    # it keeps the place in line its checkout took. Otherwise — late, or an order that never
+    # held keys (checkout beyond the product's hold share: first to pay wins) — it queues from
+    # its payment.
+    in_time = (
+        order.holds_keys
+        and order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED)
+        and paid_at <= order.hold_expires_at
     )
     paid_step = Step(OrderStatus.PAID, kind=OrderEventKind.PAID, data=facts)
     paid_fields = {

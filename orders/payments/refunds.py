@@ -32,7 +32,9 @@ class OrderChanged(InvalidInput):
     code = "order_changed"
 
 
-def _request_full_refund(*, order: Order, expect_status: str | None, actor) -> Order:
+def _request_full_refund(
+    *, order: Order, expect_status: str | None, actor, kind: OrderEventKind, message: str
+) -> Order:
     """Move an undelivered order to ``refund_requested`` before the provider is asked, under
     the order lock: from then on nothing may deliver it (an approval racing this finds the
     order changed). Committed at once: the provider call that follows is a network call."""
@@ -44,8 +46,8 @@ def _request_full_refund(*, order: Order, expect_status: str | None, actor) -> O
             order_transition(
                 order=locked,
                 to_status=OrderStatus.REFUND_REQUESTED,
-                kind=OrderEventKind.REFUND_REQUESTED,
-                message="A full refund was asked of the payment provider.",
+                kind=kind,
+                message=message,
                 actor=actor,
             )
         return locked
@@ -66,12 +68,20 @@ def _refund_refused(*, order: Order, actor) -> None:
 
 
 def payment_refund(
-    *, order: Order, amount: int | None = None, actor=None, expect_status: str | None = None
+    *,
+    order: Order,
+    amount: int | None = None,
+    actor=None,
+    expect_status: str | None = None,
+    request_kind: OrderEventKind = OrderEventKind.REFUND_REQUESTED,
+    request_message: str = "A full refund was asked of the payment provider.",
 ) -> None:
     """Refund ``amount`` (default: everything not yet refunded) of a paid ``order``.
 
     ``expect_status``: refund only if the order is still in that status (the review queue's
     "reject and refund" expects ``on_hold``), checked under the order lock.
+    ``request_kind``/``request_message``: the history row of an undelivered order's move to
+    ``refund_requested`` (the automatic refund of a stale backorder names itself there).
     """
     order.refresh_from_db()
     paid = order.paid_amount or order.amount
@@ -82,7 +92,13 @@ def payment_refund(
     if not 0 < amount <= remaining:
         raise InvalidInput(f"Refund between 0 and {remaining} minor units.")
     if amount == remaining:
-        order = _request_full_refund(order=order, expect_status=expect_status, actor=actor)
+        order = _request_full_refund(
+            order=order,
+            expect_status=expect_status,
+            actor=actor,
+            kind=request_kind,
+            message=request_message,
+        )
     elif expect_status is not None and order.status != expect_status:
         raise OrderChanged(f"Order {order.order_no} changed meanwhile; nothing was refunded.")
     event_refund_asked(order, amount=amount, actor=actor)

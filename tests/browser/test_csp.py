@@ -59,7 +59,7 @@ def test_the_watcher_reports_what_the_policy_refuses(live_server, new_context):
 
 
 def test_buyer_journey_has_no_csp_violations(live_server, new_context):
-    product = stock_product(3, name="Policy Key", max_per_order=5)
+    product = stock_product(4, name="Policy Key", max_per_order=5)  # 2 of 4: within the hold share
     context = new_context("desktop")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()

@@ -73,7 +73,7 @@ def _deliver_by_webhook(live_server, order_no: str) -> None:
 
 
 def test_buy_pay_and_see_keys_only_in_the_buying_browser(live_server, new_context, shot, viewport):
-    product = stock_product(3, name="Game Key Deluxe", max_per_order=5)
+    product = stock_product(4, name="Game Key Deluxe", max_per_order=5)  # 2 of 4: held
     all_keys = _keys_of(product)
     buyer = new_context(viewport).new_page()
 

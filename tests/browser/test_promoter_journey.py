@@ -31,7 +31,7 @@ def test_promoter_signs_up_shares_link_and_sees_the_commission(
 ):
     settings.SITE_URL = live_server.url
     settings.TRUST_X_FORWARDED_FOR = True
-    product = stock_product(3, name="Referral Deluxe", price=2500)
+    product = stock_product(4, name="Referral Deluxe", price=2500)  # 2 of 4: held
 
     # 1. Sign up at /promoter/join.
     promoter_ctx = new_context(viewport)

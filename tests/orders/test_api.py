@@ -40,15 +40,16 @@ def test_products_list_shows_only_on_sale_with_live_stock(client):
 
 
 def test_create_order_holds_stock_and_returns_sandbox_pay_url(client):
-    stock_product(3, slug="p", price=1234)
+    stock_product(10, slug="p", price=1234)
     response = create(client, quantity=2, email="Buyer@Example.com")
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "pending" and body["amount"] == "24.68" and body["currency"] == "USD"
     assert body["pay_url"].endswith(f"/pay/sandbox/{body['order_no']}")
-    assert client.get("/api/v1/products/p").json()["stock"] == 1  # two held for the buyer
+    assert client.get("/api/v1/products/p").json()["stock"] == 8  # two held for the buyer
     order = Order.objects.get(order_no=body["order_no"])
     assert order.email == "buyer@example.com" and order.amount == 2468
+    assert order.holds_keys and body["held_until"] is not None
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def test_constructors_write_their_message_and_data():
             events.event_order_created(order),
             "created",
             "",
-            {"quantity": 2, "amount": order.amount},
+            {"quantity": 2, "amount": order.amount, "holds_keys": True},
         ),
         (events.event_payment_not_settled(order, facts), "payment_not_settled", "", facts),
         (

@@ -4,7 +4,8 @@ Every helper that takes a row or advisory lock is wrapped; checkout, payment, a 
 that tops up, backorders on restock, a refund, a review and a withdrawal then run for real,
 and within each transaction the locks that can *wait* must come in rank order. Picks with
 ``SKIP LOCKED`` never wait, so they may come anywhere; so may putting back this order's own
-key rows after a top-up fell short (nobody else can hold them while the line keeper is held).
+key rows after a top-up fell short (nobody else can hold them while the line keeper is held),
+or a checkout's own reservation that fell short (its rows were locked by it a moment ago).
 """
 
 from __future__ import annotations
@@ -27,22 +28,26 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 RANK = {
     "lock_buyer": 0,
-    "lock_payment_event": 1,
-    "lock_order": 2,
-    "lock_order_by_no": 2,
-    "lock_order_by_payment_intent": 2,
-    "keys_sell_reserved": 3,
-    "keys_release": 3,
-    "lock_product": 4,
-    "lock_attribution": 5,
-    "lock_promoters": 5,
-    "lock_withdrawals": 5,
+    "lock_hold_stripe": 1,
+    "lock_hold_stripes_all": 1,
+    "lock_payment_event": 2,
+    "lock_order": 3,
+    "lock_order_by_no": 3,
+    "lock_order_by_payment_intent": 3,
+    "keys_sell_reserved": 4,
+    "keys_release": 4,
+    "lock_product": 5,
+    "lock_attribution": 6,
+    "lock_promoters": 6,
+    "lock_withdrawals": 6,
 }
 NEVER_WAIT = {"keys_reserve", "keys_take_free"}
 
 # Where each lock helper is called from (they are imported by name).
 SITES = {
-    "orders.services": ["lock_buyer", "lock_order", "lock_product", "keys_reserve"],
+    "orders.services": ["lock_buyer", "lock_order"],
+    # Not keys_release here: a checkout puts back only the rows it reserved a moment ago.
+    "orders.holds": ["lock_hold_stripe", "lock_hold_stripes_all", "lock_product", "keys_reserve"],
     "orders.review": ["lock_order"],
     "orders.payments.refunds": ["lock_order"],
     "orders.payments.processing": [
@@ -137,7 +142,23 @@ def test_checkout_payment_refund_take_their_locks_in_the_global_order(client, ta
     assert order.status == OrderStatus.REFUNDED
     names = {name for _, name, _ in taken}
     assert {"lock_buyer", "keys_reserve", "lock_payment_event", "lock_order_by_no"} <= names
+    assert {"lock_hold_stripes_all"} <= names  # 3 keys: every checkout is near the cap
     assert {"keys_sell_reserved", "lock_attribution", "lock_order_by_payment_intent"} <= names
+    _assert_in_order(taken)
+
+
+def test_a_checkout_far_below_the_hold_cap_takes_one_stripe_in_order(client, taken):
+    stock_product(1000, slug="wide")
+    order = order_create(
+        req=CheckoutRequest(
+            product="wide", quantity=1, email="w@example.com", client_ip="192.0.2.7"
+        )
+    )
+    assert order.holds_keys
+    assert _pay(client, order).status_code == 200
+    names = [name for _, name, _ in taken]
+    assert "lock_hold_stripe" in names and "lock_hold_stripes_all" not in names
+    assert "lock_product" not in names  # no backorders: the product row is never locked
     _assert_in_order(taken)
 
 

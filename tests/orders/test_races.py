@@ -21,6 +21,7 @@ from orders.models import Delivery, Order, OrderStatus
 from orders.payments.inbox import payment_event_receive
 from orders.payments.stripe_events import encode, sign_payload
 from orders.services import CheckoutRequest, order_create
+from shop.models import ShopSettings
 from tests.concurrency import run_concurrently
 from tests.factories import OrderFactory, stock_product
 from tests.stripe_helpers import completed_event
@@ -29,6 +30,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 BUYERS = 20
 KEYS = 5
+
+
+@pytest.fixture(autouse=True)
+def _racers_share_a_network():
+    """The racers' addresses are neighbours in one documentation /24: lift the per-network
+    unpaid limit, which is not what these races are about (``test_holds.py`` races it)."""
+    ShopSettings.objects.update_or_create(pk=1, defaults={"max_unpaid_per_network": 1000})
 
 
 def pay(order: Order) -> None:
@@ -48,6 +56,10 @@ def assert_each_key_sold_once(product, expected: int) -> None:
 
 
 def test_twenty_buyers_five_keys_with_holds():
+    """Twenty buyers race for five keys. Holds go up to the product's hold share (half, so 2);
+    the others get orders without a hold (``orders.holds``): nobody is refused while keys are
+    left to sell. All pay at once: every holder is served, the first payers among the rest
+    get the other keys, the last ones wait as backorders, and no key is sold twice."""
     product = stock_product(KEYS, slug="race")
 
     def checkout(i: int) -> Order:
@@ -62,14 +74,19 @@ def test_twenty_buyers_five_keys_with_holds():
 
     results = run_concurrently(BUYERS, checkout)
     orders = [r for r in results if isinstance(r, Order)]
-    refused = [r for r in results if isinstance(r, KamiError)]
-    assert len(orders) == KEYS, results
-    assert len(refused) == BUYERS - KEYS and {e.code for e in refused} == {"out_of_stock"}
+    assert len(orders) == BUYERS, results
+    holders = [o for o in orders if o.holds_keys]
+    assert len(holders) == KEYS // 2
+    reserved = CardKey.objects.filter(product=product, status=CardKey.Status.RESERVED)
+    assert sorted(reserved.values_list("order_id", flat=True)) == sorted(o.pk for o in holders)
 
     run_concurrently(len(orders), lambda i: pay(orders[i]))
 
     statuses = Counter(Order.objects.filter(product=product).values_list("status", flat=True))
-    assert statuses == {OrderStatus.DELIVERED: KEYS}
+    assert statuses == {OrderStatus.DELIVERED: KEYS, OrderStatus.BACKORDERED: BUYERS - KEYS}
+    assert all(
+        Order.objects.get(pk=o.pk).status == OrderStatus.DELIVERED for o in holders
+    )  # the promise of a hold is kept
     assert_each_key_sold_once(product, KEYS)
 
 
@@ -134,9 +151,11 @@ def test_unpaid_limit_holds_under_concurrency():
 def test_as_many_buyers_as_keys_all_get_one_none_refused():
     """Every checkout racing for the last keys gets one: picked rows are locked and skipped by
     the others (FOR UPDATE SKIP LOCKED). Without the row lock the racers pick the same first
-    rows, all but one find them taken, and buyers are refused while keys are left."""
+    rows, all but one find them taken, and buyers go without a hold while keys are left.
+    (A hold share of 100 %, so that every key may be held.)"""
     n = 12
     product = stock_product(n, slug="race")
+    ShopSettings.objects.filter(pk=1).update(hold_share_percent=100)
 
     def checkout(i: int) -> Order:
         return order_create(
@@ -146,7 +165,7 @@ def test_as_many_buyers_as_keys_all_get_one_none_refused():
         )
 
     results = run_concurrently(n, checkout)
-    assert all(isinstance(r, Order) for r in results), results
+    assert all(isinstance(r, Order) and r.holds_keys for r in results), results
     reserved = CardKey.objects.filter(product=product, status=CardKey.Status.RESERVED)
     assert reserved.count() == n
     assert len(set(reserved.values_list("order_id", flat=True))) == n
@@ -291,8 +310,10 @@ def test_backorders_are_served_in_line_order_while_buyers_race_the_restock():
     for order in backorders:
         order.refresh_from_db()
         assert order.status == OrderStatus.DELIVERED, results
-    newcomers = [r for r in results[1:] if isinstance(r, Order)]
-    assert len(newcomers) <= 1  # 4 new keys, 3 owed to the backorders
+    # 4 new keys, 3 owed to the backorders: at most one newcomer holds one. (Others may have
+    # orders without a hold for it: whoever of them pays first gets it, if the holder fails.)
+    newcomers = [r for r in results[1:] if isinstance(r, Order) and r.holds_keys]
+    assert len(newcomers) <= 1
     sold_or_held = CardKey.objects.filter(
         product=product, status__in=[CardKey.Status.SOLD, CardKey.Status.RESERVED]
     )

@@ -27,9 +27,15 @@ def default_rules(request):
 
 @pytest.fixture
 def roomy_unpaid_limits():
-    """The shop's own unpaid-order limits (2 per email/IP) would refuse before velocity."""
+    """The shop's own unpaid-order limits (2 per email/IP, 4 per network) would refuse
+    before velocity."""
     ShopSettings.objects.update_or_create(
-        pk=1, defaults={"max_unpaid_per_email": 1000, "max_unpaid_per_ip": 1000}
+        pk=1,
+        defaults={
+            "max_unpaid_per_email": 1000,
+            "max_unpaid_per_ip": 1000,
+            "max_unpaid_per_network": 1000,
+        },
     )
 
 

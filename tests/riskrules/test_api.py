@@ -101,3 +101,15 @@ def test_rate_limit_counts_in_the_process_without_the_cache(monkeypatch, caplog)
     with pytest.raises(RateLimited):
         throttle_checkout(client_ip="192.0.2.10", now=2_000_042.0)
     assert "the cache is unreachable" in caplog.text
+
+
+def test_an_ipv6_client_is_throttled_as_its_64_an_ipv4_one_as_its_address():
+    """Rotating addresses inside one IPv6 /64 costs nothing, so the checkout limit counts the
+    /64; IPv4 neighbours in a /24 are counted apart (often different people)."""
+    for i in range(20):
+        throttle_checkout(client_ip=f"2001:db8:5:6::{i + 1:x}", now=3_000_010.0)
+    with pytest.raises(RateLimited):
+        throttle_checkout(client_ip="2001:db8:5:6:ffff::1", now=3_000_011.0)
+    throttle_checkout(client_ip="2001:db8:5:7::1", now=3_000_011.0)  # the next /64
+    for i in range(21):
+        throttle_checkout(client_ip=f"192.0.2.{i + 1}", now=3_000_012.0)

@@ -33,7 +33,7 @@ def test_the_database_is_a_sqlite_file_in_wal_mode_with_immediate_transactions()
 
 
 def test_checkout_signed_webhook_delivers_and_lookup_shows_the_keys(client):
-    stock_product(3, slug="sqlite-loop")
+    stock_product(4, slug="sqlite-loop")  # 2 of 4 within the hold share: they are held
 
     created = client.post(
         "/api/v1/orders",
@@ -89,10 +89,18 @@ def test_storefront_checkout_sandbox_pay_and_the_order_page_shows_the_key(client
 def test_the_last_key_sold_refuses_the_next_checkout_with_409(client):
     stock_product(1, slug="sqlite-last")
     order = {"product": "sqlite-last", "quantity": 1, "email": "first@example.com"}
-    assert client.post("/api/v1/orders", order, content_type="application/json").status_code == 201
+    first = client.post("/api/v1/orders", order, content_type="application/json")
+    assert first.status_code == 201 and first.json()["held_until"]
+    # Only held, not sold: the next buyer still gets an order, without a hold.
+    second = client.post(
+        "/api/v1/orders", order | {"email": "second@example.com"}, content_type="application/json"
+    )
+    assert second.status_code == 201 and second.json()["held_until"] is None
+    paid = post_event(client, completed_event(Order.objects.get(order_no=first.json()["order_no"])))
+    assert paid.status_code == 200
     refused = client.post(
         "/api/v1/orders",
-        order | {"email": "second@example.com"},
+        order | {"email": "third@example.com"},
         content_type="application/json",
     )
     assert refused.status_code == 409 and refused.json()["code"] == "out_of_stock"
