@@ -26,6 +26,16 @@ COPY . /app
 # from /app, not from a copy in site-packages. No dev extras.
 RUN pip install -e .
 
+# The translations: .po files are committed, their compiled .mo built here (msgfmt comes with
+# gettext, needed only for this step and removed again).
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends gettext \
+ && DEBUG=0 SECRET_KEY=build-only-not-a-secret \
+    CARDKEY_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    python manage.py compilemessages --ignore='.venv/*' \
+ && apt-get purge --yes --auto-remove gettext \
+ && rm -rf /var/lib/apt/lists/*
+
 # Static files are collected at build time. DEBUG=0 selects WhiteNoise's compressed manifest
 # storage; the secrets below are throw-away values that exist only for this one command and
 # are not kept in the image's environment.

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean messages compilemessages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The development shop. Settings default to production (DEBUG off); shop.devmode marks this
 # checkout as development (var/DEVELOPMENT) after refusing a non-loopback HOST unless told
 # twice (DEBUG=1 KAMI_EXPOSE_DEV_SHOP=yes-anyone-can-take-free-keys), see README.
-run: $(VENV)/.installed
+run: $(VENV)/.installed compilemessages
 	$(BIN)/python -m shop.devmode
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed compilemessages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Translations (README "Languages"): the committed .po files are the source, the .mo files
+# are built from them (msgfmt, from gettext). `make messages` refreshes the msgids after a
+# template or message changed; then translate the new entries (tests/i18n checks none is left).
+MESSAGES_IGNORE := --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='var/*'
+
+compilemessages: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore='.venv/*' -v 0
+
+messages: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete $(MESSAGES_IGNORE)
 
 # Style, formatting and the architecture: the allowed imports between apps (pyproject.toml).
 lint: $(VENV)/.installed

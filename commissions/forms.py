@@ -5,16 +5,17 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from commissions.models import Withdrawal
 from core.money import exponent
 
 
 class JoinForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    email = forms.EmailField()
-    password = forms.CharField(widget=forms.PasswordInput, max_length=128)
-    upline = forms.CharField(max_length=32, required=False, label="Invited by (code, optional)")
+    username = forms.CharField(max_length=150, label=_("Username"))
+    email = forms.EmailField(label=_("Email"))
+    password = forms.CharField(widget=forms.PasswordInput, max_length=128, label=_("Password"))
+    upline = forms.CharField(max_length=32, required=False, label=_("Invited by (code, optional)"))
 
 
 class WithdrawalForm(forms.Form):
@@ -34,9 +35,11 @@ class WithdrawalForm(forms.Form):
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            raise forms.ValidationError("Enter an amount such as 12.50.") from None
+            raise forms.ValidationError(_("Enter an amount such as 12.50.")) from None
         places = exponent(self.currency)
         minor = value.scaleb(places)
         if not value.is_finite() or minor != minor.to_integral_value() or value <= 0:
-            raise forms.ValidationError(f"Enter a positive amount with at most {places} decimals.")
+            raise forms.ValidationError(
+                _("Enter a positive amount with at most %(places)d decimals.") % {"places": places}
+            )
         return int(minor)

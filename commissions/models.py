@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from shop.models import SingletonModel
 
@@ -90,9 +91,9 @@ class PromoterTier(models.Model):
 
 class Promoter(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Awaiting approval"
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        PENDING = "pending", _("Awaiting approval")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promoter"
@@ -286,17 +287,17 @@ class Attribution(models.Model):
 
 class Withdrawal(models.Model):
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        PAID = "paid", "Paid"
+        REQUESTED = "requested", _("Requested")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        PAID = "paid", _("Paid")
 
     class Method(models.TextChoices):
-        ALIPAY = "alipay", "Alipay"
-        WECHAT = "wechat", "WeChat Pay"
-        BANK = "bank", "Bank transfer"
-        USDT = "usdt", "USDT address"
-        PAYPAL = "paypal", "PayPal"
+        ALIPAY = "alipay", _("Alipay")
+        WECHAT = "wechat", _("WeChat Pay")
+        BANK = "bank", _("Bank transfer")
+        USDT = "usdt", _("USDT address")
+        PAYPAL = "paypal", _("PayPal")
 
     promoter = models.ForeignKey(Promoter, on_delete=models.PROTECT, related_name="withdrawals")
     amount = models.BigIntegerField()

@@ -21,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from commissions.attribution import promoter_by_code
 from commissions.locks import lock_attribution, lock_promoters, lock_withdrawals
@@ -241,19 +242,19 @@ def withdrawal_request(*, promoter: Promoter, amount: int, method: str, account:
     conf = CommissionSettings.load()
     account = (account or "").strip()
     if method not in enabled_payout_methods(conf):
-        raise InvalidInput("Choose one of the payout methods the shop offers.")
+        raise InvalidInput(_("Choose one of the payout methods the shop offers."))
     if not account or len(account) > 200:
-        raise InvalidInput("Enter the payout account (at most 200 characters).")
+        raise InvalidInput(_("Enter the payout account (at most 200 characters)."))
     if amount < conf.min_withdrawal:
-        raise InvalidInput("The amount is below the minimum withdrawal.", code="below_minimum")
+        raise InvalidInput(_("The amount is below the minimum withdrawal."), code="below_minimum")
     with transaction.atomic():
         locked = lock_promoters(promoter.pk)[promoter.pk]
         if locked.status != Promoter.Status.ACTIVE:
-            raise NotAllowed("Only active promoters can withdraw.")
+            raise NotAllowed(_("Only active promoters can withdraw."))
         available = promoter_balances(promoter_id=promoter.pk).available
         if amount > available:
             raise InvalidInput(
-                "The amount is more than your available balance.", code="insufficient_balance"
+                _("The amount is more than your available balance."), code="insufficient_balance"
             )
         withdrawal = Withdrawal.objects.create(
             promoter=promoter,
@@ -360,13 +361,13 @@ def withdrawals_mark_paid(*, withdrawal_ids: list[int], reference: str, actor=No
 
 
 def _new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
 
 
 def promoter_create(*, user, upline_code: str = "", code: str = "") -> Promoter:
     """Make ``user`` a promoter. Joining is free and earns nobody anything: only sales pay."""
     if Promoter.objects.filter(user=user).exists():
-        raise InvalidInput("You are already a promoter.", code="already_promoter")
+        raise InvalidInput(_("You are already a promoter."), code="already_promoter")
     conf = CommissionSettings.load()
     upline = promoter_by_code(upline_code) if upline_code else None
     if upline is not None and (
@@ -382,7 +383,7 @@ def promoter_create(*, user, upline_code: str = "", code: str = "") -> Promoter:
                 )
         except IntegrityError:
             if code:
-                raise InvalidInput("That code is taken.", code="code_taken") from None
+                raise InvalidInput(_("That code is taken."), code="code_taken") from None
     raise RuntimeError("could not find a free promoter code")
 
 
@@ -394,11 +395,11 @@ def promoter_sign_up(
     username = (username or "").strip()
     email = (email or "").strip().lower()
     if not re.fullmatch(r"[\w.@+-]{3,150}", username):
-        raise InvalidInput("Choose a username of 3 to 150 letters, digits or .@+-_ characters.")
+        raise InvalidInput(_("Choose a username of 3 to 150 letters, digits or .@+-_ characters."))
     try:
         validate_email(email)
     except ValidationError:
-        raise InvalidInput("Enter a valid email address.") from None
+        raise InvalidInput(_("Enter a valid email address.")) from None
     candidate = User(username=username, email=email)
     try:
         validate_password(password, user=candidate)
@@ -406,7 +407,7 @@ def promoter_sign_up(
         raise InvalidInput(" ".join(exc.messages)) from None
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
-            raise InvalidInput("That username is taken.", code="username_taken")
+            raise InvalidInput(_("That username is taken."), code="username_taken")
         user = User.objects.create_user(username=username, email=email, password=password)
         return promoter_create(user=user, upline_code=upline_code)
 

@@ -14,6 +14,7 @@ from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from commissions.charts import earnings_chart_svg, qr_svg
@@ -74,9 +75,12 @@ def join(request: HttpRequest) -> HttpResponse:
                 )
                 login(request, promoter.user)
             else:
-                error = "Check the form: " + "; ".join(
-                    f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()
-                )
+                error = _("Check the form: %(errors)s") % {
+                    "errors": "; ".join(
+                        f"{form.fields[name].label or name}: {' '.join(errs)}"
+                        for name, errs in form.errors.items()
+                    )
+                }
         except KamiError as exc:
             error = exc.message
         if not error:
@@ -150,7 +154,7 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         except KamiError as exc:
             error = exc.message
         else:
-            messages.success(request, "Withdrawal requested: the shop owner will pay it out.")
+            messages.success(request, _("Withdrawal requested: the shop owner will pay it out."))
             return redirect(reverse("commissions:dashboard") + "#withdrawals")
     else:
         error = " ".join(" ".join(errs) for errs in form.errors.values())

@@ -20,6 +20,8 @@ from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 RETRY_AFTER_SECONDS = 10
 JSON_PREFIXES = ("/api/", "/payments/")
@@ -27,6 +29,10 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)
 _MARK = "_kami_database_unavailable"
 
 MESSAGE = "The shop's database cannot be reached right now. Please try again in a few seconds."
+# The page's own copy, translated (the API's JSON message stays as above, like its other errors).
+PAGE_MESSAGE = gettext_lazy(
+    "The shop's database cannot be reached right now. Please try again in a few seconds."
+)
 
 
 def database_unavailable_response(request: HttpRequest) -> HttpResponse:
@@ -34,10 +40,18 @@ def database_unavailable_response(request: HttpRequest) -> HttpResponse:
     if request.path_info.startswith(JSON_PREFIXES):
         response = JsonResponse({"code": "unavailable", "message": MESSAGE}, status=503)
     else:
-        response = HttpResponse(
-            render_to_string("503.html", {"message": MESSAGE, "retry_after": RETRY_AFTER_SECONDS}),
-            status=503,
-        )
+        # The buyer's language from the cookie or Accept-Language: nothing here may ask the
+        # database (the locale middleware, further in, may not have run).
+        with translation.override(translation.get_language_from_request(request)):
+            page = render_to_string(
+                "503.html",
+                {
+                    "message": PAGE_MESSAGE,
+                    "retry_after": RETRY_AFTER_SECONDS,
+                    "language": translation.get_language(),
+                },
+            )
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
 from core.errors import RateLimited
 from core.ratelimit import RateLimit
@@ -115,7 +116,7 @@ def order_lookup(
     attempt = LOOKUP_FAILURES.hit(ip or "unknown")
     if not attempt.allowed:
         raise RateLimited(
-            "Too many failed lookups from your network: try again later.",
+            _("Too many failed lookups from your network: try again later."),
             retry_after=attempt.retry_after,
         )
     order = (

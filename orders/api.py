@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from ninja import Field, Router, Schema, Status
 from pydantic import StrictInt
 
@@ -117,6 +118,7 @@ def create_order(request: HttpRequest, payload: OrderIn):
             coupon=payload.coupon or "",
             client_ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
+            language=get_language(),
         )
     )
     pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))

@@ -47,6 +47,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from cardpool.models import CardKey
 from cardpool.reservation import keys_release, keys_reserve
@@ -158,7 +159,9 @@ def _require_sellable(figures: HoldFigures, *, quantity: int, shop: ShopSettings
         owed=figures.owed,
         share_percent=shop.hold_share_percent,
     )
-    raise OutOfStock(f"Only {left} left." if left else "Sold out: no keys are left right now.")
+    if left:
+        raise OutOfStock(_("Only %(count)d left.") % {"count": left})
+    raise OutOfStock(_("Sold out: no keys are left right now."))
 
 
 def _reserve(*, order: Order, now: datetime) -> bool:

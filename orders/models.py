@@ -5,18 +5,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class OrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending payment"
-    PAID = "paid", "Paid"
-    DELIVERED = "delivered", "Delivered"
-    ON_HOLD = "on_hold", "On hold"
-    BACKORDERED = "backordered", "Backordered"
-    REFUND_REQUESTED = "refund_requested", "Refund requested"
-    REFUNDED = "refunded", "Refunded"
-    EXPIRED = "expired", "Expired"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending payment")
+    PAID = "paid", _("Paid")
+    DELIVERED = "delivered", _("Delivered")
+    ON_HOLD = "on_hold", _("On hold")
+    BACKORDERED = "backordered", _("Backordered")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    REFUNDED = "refunded", _("Refunded")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class OrderEventKind(models.TextChoices):
@@ -107,6 +108,11 @@ class Order(models.Model):
             "Checkout reserved its keys until the window closes. Without a hold (unpaid orders "
             "already held the product's share), keys go to whoever pays first."
         ),
+    )
+    language = models.CharField(
+        max_length=16,
+        default="en",
+        help_text="The buyer's language at checkout (en, zh-hans): the order's emails use it.",
     )
     payment_provider = models.CharField(max_length=16, default="sandbox")
     checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)

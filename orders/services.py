@@ -32,11 +32,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from commissions.attribution import order_attribute
 from core.client_ip import client_network
@@ -84,6 +86,15 @@ class CheckoutRequest:
     client_ip: str | None = None
     user_agent: str = ""
     user_id: int | None = None
+    language: str = ""  # the buyer's (request.LANGUAGE_CODE): their emails speak it
+
+
+def order_language(code: str) -> str:
+    """A language the shop speaks, from the checkout's: an unknown one is the default."""
+    try:
+        return translation.get_supported_language_variant(code or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 def normalise_email(email: str) -> str:
@@ -95,20 +106,24 @@ def _validate(req: CheckoutRequest) -> tuple[Product, str]:
     try:
         validate_email(email)
     except ValidationError:
-        raise InvalidInput("Enter a valid email address: your keys are sent there.") from None
+        raise InvalidInput(_("Enter a valid email address: your keys are sent there.")) from None
     product = Product.objects.filter(slug=req.product or "", on_sale=True).first()
     if product is None:
-        raise NotFound("No such product is on sale.")
+        raise NotFound(_("No such product is on sale."))
     if not isinstance(req.quantity, int) or req.quantity < 1:
-        raise InvalidInput("Quantity must be at least 1.")
+        raise InvalidInput(_("Quantity must be at least 1."))
     if req.quantity > product.max_per_order:
-        raise InvalidInput(f"At most {product.max_per_order} per order for this product.")
+        raise InvalidInput(
+            _("At most %(max)d per order for this product.") % {"max": product.max_per_order}
+        )
     if req.variant:
         raise InvalidInput(f"Unknown variant '{req.variant}' for this product.", code="invalid")
     if req.coupon:
         raise InvalidInput(f"Unknown coupon '{req.coupon}'.", code="invalid")
     if len(req.query_password or "") > MAX_QUERY_PASSWORD:
-        raise InvalidInput(f"The query password may be at most {MAX_QUERY_PASSWORD} characters.")
+        raise InvalidInput(
+            _("The query password may be at most %(max)d characters.") % {"max": MAX_QUERY_PASSWORD}
+        )
     normalise_phone(req.phone)
     return product, email
 
@@ -131,18 +146,26 @@ def _check_unpaid_limits(
     )
     if counts["email"] >= shop.max_unpaid_per_email:
         raise TooManyUnpaid(
-            f"This email already has {shop.max_unpaid_per_email} unpaid orders: "
-            "pay or wait for one to expire first."
+            _(
+                "This email already has %(count)d unpaid orders: pay or wait for one to expire first."  # noqa: E501
+            )
+            % {"count": shop.max_unpaid_per_email}
         )
     if counts["address"] >= shop.max_unpaid_per_ip:
         raise TooManyUnpaid(
-            f"Your address already has {shop.max_unpaid_per_ip} unpaid orders: "
-            "pay or wait for one to expire first."
+            _(
+                "Your address already has %(count)d unpaid orders: "
+                "pay or wait for one to expire first."
+            )
+            % {"count": shop.max_unpaid_per_ip}
         )
     if counts["network"] >= shop.max_unpaid_per_network:
         raise TooManyUnpaid(
-            f"Your network already has {shop.max_unpaid_per_network} unpaid orders: "
-            "pay or wait for one to expire first."
+            _(
+                "Your network already has %(count)d unpaid orders: "
+                "pay or wait for one to expire first."
+            )
+            % {"count": shop.max_unpaid_per_network}
         )
 
 
@@ -199,6 +222,7 @@ def order_create(*, req: CheckoutRequest) -> Order:
                 buyer_user_id=req.user_id,
                 hold_expires_at=now + timedelta(minutes=shop.hold_minutes),
                 priority=priority,
+                language=order_language(req.language),
             )
             if not order_hold_keys(order=order, shop=shop, now=now):
                 Order.objects.filter(pk=order.pk).update(holds_keys=False)

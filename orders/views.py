@@ -7,13 +7,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cardpool.selectors import keys_for_order
 from core.client_ip import client_ip
 from core.errors import RateLimited
-from core.money import to_decimal_string
+from core.money import format_money, to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
 from orders.backorder_refunds import refund_due_at
 from orders.followups.selectors import delivery_notice, mask_recipient
@@ -44,6 +45,7 @@ def _order_context(order: Order) -> dict:
         "notice_to": mask_recipient(notice.channel, notice.recipient) if notice else "",
         "hold_expires_iso": order.hold_expires_at.isoformat(),
         "amount": to_decimal_string(order.amount, order.currency),
+        "total": format_money(order.amount, order.currency),
         "keys": keys,
         "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
@@ -117,7 +119,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
         return _lookup_page(
             request,
             order_no=order_no,
-            error="No order matches that number and email or password. Check both and retry.",
+            error=_("No order matches that number and email or password. Check both and retry."),
             status=404,
         )
     response = redirect("order-page", order_no=order.order_no)
@@ -153,6 +155,7 @@ def sandbox_pay(request: HttpRequest, order_no: str) -> HttpResponse:
         {
             "order": order,
             "amount": to_decimal_string(order.amount, order.currency),
+            "total": format_money(order.amount, order.currency),
             "payable": payable,
         },
     )

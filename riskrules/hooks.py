@@ -12,6 +12,7 @@ import logging
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.after_commit import enqueue_after_commit
 from core.client_ip import client_network
@@ -60,8 +61,15 @@ def throttle_checkout(*, client_ip: str | None, now: float | None = None) -> Non
     decision = limit.hit(_throttled_client(client_ip), now=now)
     if not decision.allowed:
         raise RateLimited(
-            f"Too many checkouts from your network: at most {limit.limit} per "
-            f"{_describe(limit.window_seconds)}. Try again in {decision.retry_after} seconds.",
+            _(
+                "Too many checkouts from your network: at most %(limit)d per %(window)s. "
+                "Try again in %(seconds)d seconds."
+            )
+            % {
+                "limit": limit.limit,
+                "window": _describe(limit.window_seconds),
+                "seconds": decision.retry_after,
+            },
             retry_after=decision.retry_after,
         )
 
@@ -78,10 +86,10 @@ def _throttled_client(client_ip: str | None) -> str:
 
 def _describe(seconds: int) -> str:
     if seconds == 60:
-        return "minute"
+        return _("minute")
     if seconds % 60 == 0:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"
+        return _("%(count)d minutes") % {"count": seconds // 60}
+    return _("%(count)d seconds") % {"count": seconds}
 
 
 def screen_checkout(*, ctx: CheckoutContext) -> list[Decision]:

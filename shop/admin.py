@@ -70,7 +70,7 @@ class ProductAdmin(admin.ModelAdmin):
     list_display_links = ["name"]
     list_filter = ["on_sale", "category"]
     list_select_related = ["category"]
-    search_fields = ["name", "slug"]
+    search_fields = ["name", "name_zh", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at", "survey_display"]
     change_form_template = "admin/cardpool/product_change_form.html"
@@ -89,6 +89,13 @@ class ProductAdmin(admin.ModelAdmin):
                     "h4, code, blockquote, links and images (https:// or this shop's own paths). "
                     "Anything else is removed when it is shown."
                 ),
+            },
+        ),
+        (
+            "Chinese (简体中文)",
+            {
+                "fields": ["name_zh", "description_zh"],
+                "description": "Optional: buyers reading Chinese see these; empty ones fall back.",
             },
         ),
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.db.models import Q
+from django.utils import translation
 
 # A key's slot in its order is a small integer; one order never needs more keys than this.
 MAX_KEYS_PER_ORDER = 1000
@@ -61,6 +62,17 @@ class Product(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
+    name_zh = models.CharField(
+        "name (Simplified Chinese)",
+        max_length=120,
+        blank=True,
+        help_text="Shown to buyers reading Chinese; empty: they see the name above.",
+    )
+    description_zh = models.TextField(
+        "description (Simplified Chinese)",
+        blank=True,
+        help_text="Shown to buyers reading Chinese; empty: they see the description above.",
+    )
     price = models.BigIntegerField(
         validators=[MinValueValidator(1)], help_text="In minor units: 990 means 9.90."
     )
@@ -105,6 +117,19 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def local_name(self) -> str:
+        """The name in the active language: the Chinese one if set and Chinese is served."""
+        return (self.name_zh if _chinese_served() else "") or self.name
+
+    @property
+    def local_description(self) -> str:
+        return (self.description_zh if _chinese_served() else "") or self.description
+
+
+def _chinese_served() -> bool:
+    return (translation.get_language() or "").startswith("zh")
 
 
 class SingletonModel(models.Model):

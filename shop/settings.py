@@ -120,6 +120,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
                 "shop.context_processors.shop_context",
             ],
         },
@@ -244,7 +245,6 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -430,3 +430,23 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # each failed login: one warn
 # API Bearer tokens (commissions.api_tokens): expire, and at most this many live per user.
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 API_TOKENS_PER_USER = 10
+
+# --- Languages (contract §8; README "Languages") ---------------------------------------------
+# English and Simplified Chinese, chosen from the language cookie (the switch on every page,
+# Django's set_language view), else Accept-Language, else English. No /en/ URL prefixes: the
+# contract's URLs stay as they are. zh-CN, zh-SG, bare zh and zh-Hans give zh-hans; so do zh-TW
+# and zh-HK (Django falls back to the one Chinese on offer: closer for them than English).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and money separators per language (shop/formats): ISO dates in English, as before.
+FORMAT_MODULE_PATH = ["shop.formats"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True  # no script reads it: the switch is a plain form
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SERVED_OVER_TLS
+# After the session (it may carry a language) and before CommonMiddleware (which may redirect).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+    "django.middleware.locale.LocaleMiddleware",
+)

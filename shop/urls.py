@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from orders import admin_live
 from orders import views as order_views
@@ -22,5 +23,6 @@ urlpatterns = [
     path("promoter/", include("commissions.urls")),
     path("admin/live/", admin.site.admin_view(admin_live.live_feed), name="admin-live"),
     path("admin/", admin.site.urls),
+    path("i18n/setlang/", set_language, name="set_language"),  # the language switch
     path("healthz", shop_views.healthz, name="healthz"),
 ]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from commissions.middleware import referral_code
@@ -57,6 +58,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
                     client_ip=client_ip(request),
                     user_agent=request.headers.get("User-Agent", ""),
                     user_id=request.user.pk if request.user.is_authenticated else None,
+                    language=get_language(),
                 )
             )
             pay_url = checkout_start(order=order, base_url=request.build_absolute_uri("/"))

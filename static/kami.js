@@ -8,12 +8,11 @@
     var button = event.target.closest("button.copy");
     if (!button) return;
     var text = button.getAttribute("data-copy");
+    // The label stays the page's language: "Copied" comes translated from <html data-copied-label>.
     var label = button.getAttribute("data-label") || button.textContent;
     button.setAttribute("data-label", label);
-    var done = function () {
-      button.textContent = button.getAttribute("data-copied") || "Copied";
-      setTimeout(function () { button.textContent = label; }, 1500);
-    };
+    var copied = document.documentElement.getAttribute("data-copied-label") || "Copied";
+    var done = function () { button.textContent = copied; setTimeout(function () { button.textContent = label; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () {});
     } else {
@@ -73,7 +72,8 @@
       var minor = parseInt(total.getAttribute("data-unit-minor"), 10) * count;
       var whole = Math.floor(minor / Math.pow(10, digits)), part = String(minor % Math.pow(10, digits));
       while (part.length < digits) part = "0" + part;
-      total.textContent = whole + (digits ? "." + part : "") + " " + total.getAttribute("data-currency");
+      var grouped = String(whole).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      total.textContent = (total.getAttribute("data-prefix") || "") + grouped + (digits ? "." + part : "") + (total.getAttribute("data-suffix") || "");
     };
     quantity.addEventListener("input", showTotal);
     showTotal();

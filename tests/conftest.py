@@ -36,6 +36,12 @@ def _require_real_parts(request):
             pytest.skip(f"SKIPPED LOUDLY: {message}")
 
 
+def pytest_sessionstart(session):
+    from tests.i18n.po import compile_stale_catalogues
+
+    compile_stale_catalogues(settings.BASE_DIR / "locale")
+
+
 def pytest_terminal_summary(terminalreporter):
     skipped = terminalreporter.stats.get("skipped", [])
     if skipped:

@@ -30,7 +30,7 @@ def follow_up_context(order: Order) -> dict[str, Any]:
     settings_row = ProductFollowUps.objects.filter(product_id=order.product_id).first()
     return {
         "order_no": order.order_no,
-        "product": order.product.name,
+        "product": order.product.local_name,
         "order_url": order_url(order),
         "buyer_name": order.email.partition("@")[0],
         "shop_name": ShopSettings.load().shop_name,
@@ -43,7 +43,7 @@ def follow_up_context(order: Order) -> dict[str, Any]:
 
 def _rendered(message: OutboxMessage) -> tuple[Order, Rendered, dict[str, Any]]:
     order = _order(message)
-    with translation.override(getattr(order, "language", None) or None):
+    with translation.override(order.language):
         context = follow_up_context(order)
         rendered = render_follow_up(
             purpose=message.purpose,
@@ -72,7 +72,7 @@ def _email(message: OutboxMessage) -> Content:
         ),
         "unsubscribe_url": link,
     }
-    with translation.override(getattr(order, "language", None) or None):
+    with translation.override(order.language):
         text = render_to_string("emails/follow_up.txt", page)
         html = render_to_string("emails/follow_up.html", page)
     headers = (

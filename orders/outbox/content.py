@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from cardpool.selectors import keys_for_order
 from core.money import to_decimal_string
@@ -78,7 +80,8 @@ def _delivery_email(message: OutboxMessage) -> Content:
         "lookup_url": f"{settings.SITE_URL}{reverse('order-lookup')}",
     }
     return Content(
-        subject=f"Your {order.product.name} key(s) — order {order.order_no}",
+        subject=_("Your %(product)s key(s) — order %(order_no)s")
+        % {"product": order.product.local_name, "order_no": order.order_no},
         text=render_to_string("emails/delivery.txt", context),
         html=render_to_string("emails/delivery.html", context),
     )
@@ -88,23 +91,32 @@ def _delivery_sms(message: OutboxMessage) -> Content:
     order = _order(message)
     shop = ShopSettings.load().shop_name
     return Content(
-        text=(
-            f"{shop}: your {order.product.name} key(s) for order {order.order_no} are ready: "
-            f"{order_url(order)}"
-        )
+        text=_("%(shop)s: your %(product)s key(s) for order %(order_no)s are ready: %(url)s")
+        % {
+            "shop": shop,
+            "product": order.product.local_name,
+            "order_no": order.order_no,
+            "url": order_url(order),
+        }
     )
 
 
 def _delivery_inbox(message: OutboxMessage) -> Content:
     order = _order(message)
     lines = [
-        f"{order.quantity} key(s) of {order.product.name} were delivered to this order. "
-        "They are shown on this page."
+        _(
+            "%(quantity)d key(s) of %(product)s were delivered to this order. "
+            "They are shown on this page."
+        )
+        % {"quantity": order.quantity, "product": order.product.local_name}
     ]
     usage = order.product.usage_instructions.strip()
     if usage:
-        lines += ["", "How to use them:", usage]
-    return Content(subject=f"Your {order.product.name} key(s) are ready", text="\n".join(lines))
+        lines += ["", _("How to use them:"), usage]
+    return Content(
+        subject=_("Your %(product)s key(s) are ready") % {"product": order.product.local_name},
+        text="\n".join(lines),
+    )
 
 
 def _callback(kind: str) -> Callable[[OutboxMessage], Content]:
@@ -138,6 +150,8 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
 
 
 def render(message: OutboxMessage) -> Content:
+    """The message in its reader's language: a buyer's in the order's (chosen at checkout),
+    the owner's in the shop's."""
     from orders.followups.content import FOLLOW_UP_RENDERERS  # it builds on this module
 
     renderer = FOLLOW_UP_RENDERERS.get((message.purpose, message.channel)) or RENDERERS.get(
@@ -145,4 +159,9 @@ def render(message: OutboxMessage) -> Content:
     )
     if renderer is None:
         raise PermanentFailure(f"{message.purpose} cannot be sent by {message.channel}")
-    return renderer(message)
+    language = settings.LANGUAGE_CODE
+    if message.purpose != MessagePurpose.OWNER_ALERT and message.order_id is not None:
+        ordered = Order.objects.filter(pk=message.order_id).values_list("language", flat=True)
+        language = ordered.first() or language
+    with translation.override(language):
+        return renderer(message)

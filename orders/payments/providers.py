@@ -15,6 +15,7 @@ import stripe
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import PaymentProviderError, PaymentUnavailable
 from orders.events import OrderEventKind
@@ -94,7 +95,7 @@ def checkout_start(*, order: Order, base_url: str | None = None) -> str:
                 message="The payment provider could not start checkout.",
             )
             raise PaymentProviderError(
-                "The payment provider is not answering; nothing was charged. Try again shortly."
+                _("The payment provider is not answering; nothing was charged. Try again shortly.")
             ) from None
         Order.objects.filter(pk=order.pk).update(
             payment_provider="stripe", checkout_session_id=session_id
@@ -108,5 +109,5 @@ def checkout_start(*, order: Order, base_url: str | None = None) -> str:
             kind=OrderEventKind.CANCELLED,
             message="No payment provider set up.",
         )
-        raise PaymentUnavailable("This shop has no payment provider configured yet.")
+        raise PaymentUnavailable(_("This shop has no payment provider configured yet."))
     return f"{base_url}{reverse('sandbox-pay', args=[order.order_no])}"

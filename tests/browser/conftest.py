@@ -41,14 +41,14 @@ def new_context(chromium_browser, request) -> Iterator[Callable]:
     page_errors: list[str] = []
     context_violations: list[list[str]] = []
 
-    def make(viewport: str = "phone"):
+    def make(viewport: str = "phone", locale: str = "en-US"):
         size = VIEWPORTS[viewport]
         context = chromium_browser.new_context(
             viewport=size,
             is_mobile=viewport == "phone",
             has_touch=viewport == "phone",
             device_scale_factor=1,
-            locale="en-US",
+            locale=locale,  # Accept-Language and navigator.language
         )
         context.set_default_timeout(10_000)
         context.on("page", lambda page: page.on("pageerror", lambda e: page_errors.append(str(e))))

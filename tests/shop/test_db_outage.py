@@ -72,3 +72,15 @@ def test_other_errors_stay_500(client, monkeypatch):
 
     monkeypatch.setattr("shop.views.products_on_sale", bug)
     assert client.get("/").status_code == 500
+
+
+def test_the_outage_page_speaks_the_buyers_language_without_the_database():
+    from django.test import RequestFactory
+
+    from core.db_outage import database_unavailable_response
+
+    request = RequestFactory().get("/p/x", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+    page = database_unavailable_response(request).content.decode()
+    assert 'lang="zh-hans"' in page and "马上回来" in page
+    english = database_unavailable_response(RequestFactory().get("/p/x")).content.decode()
+    assert 'lang="en"' in english and "Back in a moment" in english
