@@ -35,6 +35,7 @@ class Content:
     text: str = ""
     html: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # extra email headers
 
 
 def order_url(order: Order) -> str:
@@ -151,7 +152,11 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
 def render(message: OutboxMessage) -> Content:
     """The message in its reader's language: a buyer's in the order's (chosen at checkout),
     the owner's in the shop's."""
-    renderer = RENDERERS.get((message.purpose, message.channel))
+    from orders.followups.content import FOLLOW_UP_RENDERERS  # it builds on this module
+
+    renderer = FOLLOW_UP_RENDERERS.get((message.purpose, message.channel)) or RENDERERS.get(
+        (message.purpose, message.channel)
+    )
     if renderer is None:
         raise PermanentFailure(f"{message.purpose} cannot be sent by {message.channel}")
     language = settings.LANGUAGE_CODE
