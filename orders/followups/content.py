@@ -19,7 +19,7 @@ from orders.followups.selectors import buyer_identity, recommendations_for
 from orders.followups.templates import Rendered, render_follow_up
 from orders.followups.tokens import survey_url, unsubscribe_url
 from orders.models import Order
-from orders.outbox.content import Content, _order, order_url
+from orders.outbox.content import Content, message_order, order_url
 from orders.outbox.models import MessageChannel, OutboxMessage
 from shop.models import ShopSettings
 from shop.rich_text import rich_text
@@ -42,7 +42,7 @@ def follow_up_context(order: Order) -> dict[str, Any]:
 
 
 def _rendered(message: OutboxMessage) -> tuple[Order, Rendered, dict[str, Any]]:
-    order = _order(message)
+    order = message_order(message)
     with translation.override(order.language):
         context = follow_up_context(order)
         rendered = render_follow_up(
