@@ -1057,7 +1057,7 @@ def main() -> int:
     text = render(res)
     print("\n" + text)
     if args.output != "-" and not failure:
-        # bench/priority.py's and bench/push_latency.py's sections stay on the page.
+        # bench/priority.py's, bench/push_latency.py's and bench/reports.py's sections stay.
         previous = Path(args.output).read_text() if Path(args.output).exists() else ""
         Path(args.output).write_text(keep_sections(previous, text))
         print(f"written to {args.output}")

@@ -34,7 +34,7 @@ from core.masking import (
 )
 from core.money import to_decimal_string
 from orders.models import OrderEvent, OrderStatus
-from riskrules.alerts import alert_acknowledge
+from riskrules.alerts import alert_acknowledge, alert_email_state
 from riskrules.models import (
     Alert,
     BlocklistEntry,
@@ -405,13 +405,15 @@ class OpenFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("open", "Open"), ("acknowledged", "Acknowledged")]
+        return [("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Alert]):
         if self.value() == "open":
-            return queryset.filter(acknowledged_at__isnull=True)
+            return queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
         if self.value() == "acknowledged":
             return queryset.filter(acknowledged_at__isnull=False)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
         return queryset
 
 
@@ -423,13 +425,21 @@ class AlertAdmin(ReadOnlyAdmin):
         "count",
         "first_seen_at",
         "last_seen_at",
-        "last_emailed_at",
+        "email_state",
+        "resolved_at",
         "acknowledged_at",
         "acknowledged_by",
     ]
-    list_filter = [OpenFilter, "kind"]
+    list_filter = [OpenFilter, "kind", "email_status"]
     actions = ["acknowledge"]
-    fields = list_display[:] + ["subject", "detail"]
+    fields = [*list_display, "email_queued_at", "email_message_key", "subject", "detail"]
+    readonly_fields = ["email_state"]
+
+    @admin.display(description="email")
+    def email_state(self, obj: Alert) -> str:
+        """What really happened to the alert's email (its outbox row), never a send that did
+        not happen."""
+        return alert_email_state(obj)
 
     def has_acknowledge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("riskrules.change_alert")

@@ -313,7 +313,14 @@ class RiskSettings(SingletonModel):
 
 class Alert(models.Model):
     """A condition the owner should know about. One open alert per (kind, subject): repeats
-    update it (``count``, ``last_seen_at``) instead of piling up, until acknowledged."""
+    update it in place instead of piling up, until it is acknowledged, or — for a condition
+    that is a state (low stock, the forecast, the failing inbox) — until the state clears and
+    the check marks it resolved.
+
+    ``count`` is what the condition counts: the events seen (signature failures, slow
+    deliveries, holds and blocks in the window); a state condition stays at 1 however often it
+    is checked. Its email is an outbox message (``email_message_key``): what really happened to
+    it is read there (``riskrules.alerts.alert_email_state``), never assumed."""
 
     class Kind(models.TextChoices):
         LOW_STOCK = "low_stock", "Low stock"
@@ -323,6 +330,11 @@ class Alert(models.Model):
         FAILED_DELIVERY = "failed_delivery", "Failed deliveries"
         WEBHOOK_SIGNATURE = "webhook_signature", "Webhook signature failures"
 
+    class EmailStatus(models.TextChoices):
+        NONE = "", "Not emailed"
+        QUEUED = "queued", "Email queued"
+        NO_RECIPIENT = "no_recipient", "Not emailed: no owner email in the shop settings"
+
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subject = models.CharField(max_length=120, blank=True, help_text="What it is about.")
     title = models.CharField(max_length=200)
@@ -330,7 +342,18 @@ class Alert(models.Model):
     count = models.PositiveIntegerField(default=1)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
-    last_emailed_at = models.DateTimeField(null=True, blank=True)
+    email_status = models.CharField(
+        max_length=12, choices=EmailStatus.choices, default=EmailStatus.NONE, blank=True
+    )
+    email_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an email was last queued (the reminder interval)."
+    )
+    email_message_key = models.CharField(
+        max_length=200, blank=True, help_text="The outbox message of the latest email."
+    )
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the check found the condition gone."
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
@@ -341,10 +364,14 @@ class Alert(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "subject"],
-                condition=Q(acknowledged_at__isnull=True),
+                condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True),
                 name="alert_one_open_per_condition",
             ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None and self.resolved_at is None

@@ -50,6 +50,8 @@ SIDE_EFFECT_TASKS = frozenset(
         "riskrules.tasks.check_alerts",
         "riskrules.tasks.check_stock_alerts",
         "riskrules.tasks.check_risk_spike",
+        "analytics.tasks.refresh_rollups",
+        "analytics.tasks.send_weekly_summary",
     }
 )
 

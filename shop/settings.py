@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "commissions.middleware.ReferralMiddleware",
+    "analytics.sources.VisitMiddleware",  # utm_source / referrer and product views
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -234,6 +235,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "riskrules-check-alerts": {"task": "riskrules.tasks.check_alerts", "schedule": 60.0},
+    "analytics-refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 60.0},
+    # Hourly: the task itself decides whether this week's summary is due (and sends it once).
+    "analytics-weekly-summary": {"task": "analytics.tasks.send_weekly_summary", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ urlpatterns = [
     path("payments/stripe/webhook", order_views.stripe_webhook, name="stripe-webhook"),
     path("api/v1/", api.urls),
     path("promoter/", include("commissions.urls")),
+    path("admin/reports/", include("analytics.urls")),
     path("admin/live/", admin.site.admin_view(admin_live.live_feed), name="admin-live"),
     path("admin/", admin.site.urls),
     path("i18n/setlang/", set_language, name="set_language"),  # the language switch
