@@ -4,6 +4,7 @@ carried a delivery, and whether a buyer unsubscribed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -49,10 +50,18 @@ def recommendations_for(*, product_id: int, limit: int = 3) -> list[dict[str, An
     ]
 
 
-def survey_scores_by_product() -> QuerySet:
-    """Average score and number of answers per product, for the reports (analytics)."""
+def survey_scores_by_product(
+    *, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet:
+    """Average score and number of answers per product, for the reports (analytics): the
+    answers given in [start, end) when a period is named."""
+    answers = SurveyResponse.objects.all()
+    if start is not None:
+        answers = answers.filter(created_at__gte=start)
+    if end is not None:
+        answers = answers.filter(created_at__lt=end)
     return (
-        SurveyResponse.objects.values("product_id", "product__name")
+        answers.values("product_id", "product__name")
         .annotate(average=Avg("score"), answers=Count("id"))
         .order_by("product__name")
     )
