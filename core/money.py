@@ -56,14 +56,23 @@ def format_money(minor: int, currency: str) -> str:
     Display only: the API and the database keep decimal strings and minor units.
     """
     from django.utils.formats import number_format
-    from django.utils.translation import get_language
 
     code = currency.upper()
+    prefix, suffix = money_affixes(code)
     amount = number_format(
         Decimal(to_decimal_string(int(minor or 0), code)),
         decimal_pos=exponent(code),
         use_l10n=True,
         force_grouping=True,
     )
+    return f"{prefix}{amount}{suffix}"
+
+
+def money_affixes(currency: str) -> tuple[str, str]:
+    """What goes before and after an amount of ``currency`` in the active language, so a
+    script can format a total the way ``format_money`` does (the product page's total)."""
+    from django.utils.translation import get_language
+
+    code = currency.upper()
     symbol = ZH_SYMBOLS.get(code) if (get_language() or "").startswith("zh") else None
-    return f"{symbol}{amount}" if symbol else f"{amount} {code}"
+    return (symbol, "") if symbol else ("", f" {code}")

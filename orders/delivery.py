@@ -21,6 +21,7 @@ from cardpool.reservation import keys_release, keys_sell_reserved, keys_take_fre
 from cardpool.selectors import free_key_count
 from commissions.services import commissions_post_for_order
 from orders.events import OrderEventKind, event_commission_skipped
+from orders.followups.services import followups_schedule
 from orders.locks import lock_order, lock_product
 from orders.models import Delivery, Order, OrderStatus, PaymentEvent
 from orders.outbox.services import delivery_messages_enqueue
@@ -141,6 +142,7 @@ def order_deliver(
     # The buyer's message (and the owner's callback) are rows of this transaction: committed
     # with the keys or not at all, and sent by the outbox whatever the broker does next.
     delivery_messages_enqueue(order=order)
+    followups_schedule(order=order, now=now)
     return delivery
 
 

@@ -147,6 +147,11 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    viewed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the buyer first opened the order page after delivery (the key guide).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -327,6 +332,15 @@ class KeyReveal(models.Model):
         raise ValueError("Key reveals are append-only.")
 
 
+# The follow-ups' tables too (messages after the sale, orders.followups).
+from orders.followups.models import (  # noqa: E402
+    FollowUp,
+    MessageTemplate,
+    ProductFollowUps,
+    SurveyResponse,
+    Unsubscribe,
+)
+
 # The outbox's tables are orders' too (messages about orders); they live beside their code.
 from orders.outbox.models import (  # noqa: E402
     AttemptOutcome,
@@ -347,6 +361,11 @@ from orders.support.models import (  # noqa: E402
 __all__ = [
     "AttemptOutcome",
     "Delivery",
+    "FollowUp",
+    "MessageTemplate",
+    "ProductFollowUps",
+    "SurveyResponse",
+    "Unsubscribe",
     "InboxMessage",
     "KeyReplacement",
     "KeyReveal",

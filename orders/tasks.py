@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import transaction
 
 from orders.delivery import backorders_deliver
+from orders.followups.services import followups_send_due
 from orders.models import Delivery, MessagePurpose, Order, OrderStatus
 from orders.outbox.dispatch import messages_dispatch
 from orders.outbox.services import delivery_messages_enqueue
@@ -50,6 +51,12 @@ def sweep_stranded_work() -> tuple[int, int]:
     """Both sweeps, for the thread inside each worker (``shop.celery``): it calls them
     directly, so they run while the broker is down, and a dead beat strands nothing."""
     return payment_events_sweep(), messages_dispatch()
+
+
+@shared_task
+def send_due_follow_ups() -> int:
+    """Decide the follow-ups that came due (``orders.followups``): periodic."""
+    return followups_send_due()
 
 
 @shared_task

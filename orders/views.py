@@ -17,6 +17,8 @@ from core.errors import RateLimited
 from core.money import format_money, to_decimal_string
 from orders.access import grant_access, may_view, order_lookup
 from orders.backorder_refunds import refund_due_at
+from orders.followups.selectors import delivery_notice, mask_recipient
+from orders.followups.services import order_viewed
 from orders.models import Order, OrderStatus
 from orders.outbox.selectors import inbox_for_order
 from orders.payments.inbox import MAX_BODY_BYTES as MAX_WEBHOOK_BODY_BYTES
@@ -35,12 +37,18 @@ WAITING = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
 
 def _order_context(order: Order) -> dict:
+    notice = delivery_notice(order) if order.delivered_at else None
+    keys = keys_for_order(order) if order.delivered_at else []
     shop = ShopSettings.load()
     return {
+        "keys_text": "\n".join(keys),
         "order": order,
+        "notice": notice,
+        "notice_to": mask_recipient(notice.channel, notice.recipient) if notice else "",
+        "hold_expires_iso": order.hold_expires_at.isoformat(),
         "amount": to_decimal_string(order.amount, order.currency),
         "total": format_money(order.amount, order.currency),
-        "keys": keys_for_order(order) if order.delivered_at else [],
+        "keys": keys,
         "inbox": inbox_for_order(order) if order.delivered_at else [],
         "waiting": order.status in WAITING,
         "tickets": tickets_for_order(order),
@@ -62,7 +70,22 @@ def order_page(request: HttpRequest, order_no: str) -> HttpResponse:
     if order is None or not may_view(request, order):
         # Same page for "unknown" and "not yours": the number alone reveals nothing.
         return _lookup_page(request, order_no=order_no)
+    order_viewed(order=order)
     response = render(request, "orders/order.html", _order_context(order))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def order_keys_txt(request: HttpRequest, order_no: str) -> HttpResponse:
+    """The order's keys as a text file, one a line: the order page's access rule, and a
+    404 (not the lookup page) for a stranger or an order without keys."""
+    order = Order.objects.select_related("product").filter(order_no=order_no).first()
+    keys = keys_for_order(order) if order is not None and order.delivered_at else []
+    if order is None or not may_view(request, order) or not keys:
+        raise Http404("No such order")
+    order_viewed(order=order)
+    response = HttpResponse("\n".join(keys) + "\n", content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{order.order_no}-keys.txt"'
     response["Cache-Control"] = "no-store"
     return response
 
@@ -72,6 +95,7 @@ def order_panel(request: HttpRequest, order_no: str) -> HttpResponse:
     order = Order.objects.select_related("product").filter(order_no=order_no).first()
     if order is None or not may_view(request, order):
         return JsonResponse({"code": "not_found", "message": "Not found."}, status=404)
+    order_viewed(order=order)  # the keys landed on an open page: the buyer has seen them
     response = render(request, "orders/_panel.html", _order_context(order))
     response["X-Order-Status"] = order.status
     response["Cache-Control"] = "no-store"

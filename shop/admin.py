@@ -22,6 +22,8 @@ from cardpool.models import CardKey
 from core.admin import ReadOnlyAdmin, SingletonAdmin
 from core.money import to_decimal_string
 from core.roles import is_owner
+from orders.followups.admin import ProductFollowUpsInline
+from orders.followups.selectors import survey_score_for
 from orders.stock import stock_figures, with_stock
 from shop.models import AuditEntry, Category, Product, ShopSettings
 
@@ -70,8 +72,9 @@ class ProductAdmin(admin.ModelAdmin):
     list_select_related = ["category"]
     search_fields = ["name", "name_zh", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "survey_display"]
     change_form_template = "admin/cardpool/product_change_form.html"
+    inlines = [ProductFollowUpsInline]
 
     class Media:
         css = {"all": ["admin/kami-admin.css"]}  # no inline styles under the CSP
@@ -98,8 +101,18 @@ class ProductAdmin(admin.ModelAdmin):
         ("Selling", {"fields": ["price", "currency", "on_sale", "max_per_order"]}),
         ("Display", {"fields": ["low_stock_threshold", "sort_order"]}),
         ("Messages to the buyer", {"fields": ["usage_instructions", "message_channels"]}),
+        ("Satisfaction survey", {"fields": ["survey_display"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description="Answers")
+    def survey_display(self, obj: Product) -> str:
+        if obj.pk is None:
+            return "-"
+        score = survey_score_for(obj.pk)
+        if not score["answers"]:
+            return "No answers yet."
+        return f"{score['average']:.1f} / 5 from {score['answers']} answer(s)"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return _with_sold_count(with_stock(super().get_queryset(request)))

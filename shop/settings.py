@@ -228,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.dispatch_messages",
         "schedule": KAMI_SWEEP_SECONDS,
     },
+    "orders-send-follow-ups": {"task": "orders.tasks.send_due_follow_ups", "schedule": 15.0},
     "orders-deliver-backorders": {"task": "orders.tasks.deliver_all_backorders", "schedule": 60.0},
     "orders-refund-overdue-backorders": {
         "task": "orders.tasks.refund_overdue_backorders",

@@ -4,6 +4,7 @@ from django.views.i18n import set_language
 
 from orders import admin_live
 from orders import views as order_views
+from orders.followups import views as followup_views
 from orders.support import views as support_views
 from shop import views as shop_views
 from shop.api import api
@@ -14,6 +15,9 @@ urlpatterns = [
     path("o/<str:order_no>", order_views.order_page, name="order-page"),
     path("o/<str:order_no>/panel", order_views.order_panel, name="order-panel"),
     path("o/<str:order_no>/tickets", support_views.ticket_create, name="order-ticket-create"),
+    path("o/<str:order_no>/keys.txt", order_views.order_keys_txt, name="order-keys-txt"),
+    path("u/<str:token>", followup_views.unsubscribe, name="unsubscribe"),
+    path("survey/<str:token>", followup_views.survey, name="survey"),
     path("lookup", order_views.lookup, name="order-lookup"),
     path("my-orders", support_views.my_orders, name="my-orders"),
     path("my-orders/<str:token>", support_views.my_orders_list, name="my-orders-list"),

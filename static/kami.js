@@ -9,7 +9,8 @@
     if (!button) return;
     var text = button.getAttribute("data-copy");
     // The label stays the page's language: "Copied" comes translated from <html data-copied-label>.
-    var label = button.textContent;
+    var label = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", label);
     var copied = document.documentElement.getAttribute("data-copied-label") || "Copied";
     var done = function () { button.textContent = copied; setTimeout(function () { button.textContent = label; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) {
@@ -34,6 +35,49 @@
     var field = event.target.querySelector && event.target.querySelector("input[name=order_no]");
     if (field) field.value = field.value.trim().toUpperCase();
   });
+
+  // The waiting page's hold: "12:34 left", counted down from data-countdown-until (ISO 8601);
+  // the server's plain time stays when scripts are off. Found afresh on each tick, so a
+  // panel swapped in by the live updates keeps counting.
+  function tickCountdowns() {
+    var clocks = document.querySelectorAll("[data-countdown-until]");
+    for (var i = 0; i < clocks.length; i++) {
+      var clock = clocks[i];
+      var until = Date.parse(clock.getAttribute("data-countdown-until"));
+      if (isNaN(until)) continue;
+      var left = Math.max(0, Math.floor((until - Date.now()) / 1000));
+      if (left === 0) {
+        clock.textContent = clock.getAttribute("data-expired-text") || "0:00";
+        continue;
+      }
+      var minutes = Math.floor(left / 60), seconds = left % 60;
+      clock.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds + " " + (clock.getAttribute("data-left-text") || "");
+      clock.setAttribute("data-seconds-left", String(left));
+    }
+  }
+  if (document.querySelector("[data-countdown-until]") || document.getElementById("order-panel")) {
+    tickCountdowns();
+    setInterval(tickCountdowns, 1000);
+  }
+
+  // The product page: the total for the chosen quantity, from the unit price in minor units.
+  var total = document.querySelector("output.order-total");
+  var quantity = total && total.form ? total.form.querySelector("input[name=quantity]") : null;
+  if (!quantity && total) quantity = document.querySelector("#checkout input[name=quantity]");
+  if (total && quantity) {
+    var showTotal = function () {
+      var count = parseInt(quantity.value, 10);
+      if (!(count >= 1)) count = 1;
+      var digits = parseInt(total.getAttribute("data-exponent"), 10) || 0;
+      var minor = parseInt(total.getAttribute("data-unit-minor"), 10) * count;
+      var whole = Math.floor(minor / Math.pow(10, digits)), part = String(minor % Math.pow(10, digits));
+      while (part.length < digits) part = "0" + part;
+      var grouped = String(whole).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      total.textContent = (total.getAttribute("data-prefix") || "") + grouped + (digits ? "." + part : "") + (total.getAttribute("data-suffix") || "");
+    };
+    quantity.addEventListener("input", showTotal);
+    showTotal();
+  }
 
   // The order page: pushed over its WebSocket (/ws/orders/{order_no}, contract §7) while the
   // order waits; each status change re-reads the panel once over HTTP (keys never travel on

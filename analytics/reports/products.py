@@ -4,6 +4,7 @@ keys imported against sold and voided."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db.models import Count, Sum
 
@@ -31,6 +32,7 @@ from analytics.tables import (
     series,
 )
 from cardpool.models import CardKey, ImportBatch
+from orders.followups.selectors import survey_scores_by_product
 from riskrules.models import RiskSettings
 from shop.models import Product
 
@@ -163,6 +165,23 @@ def build(ask: Ask) -> Report:
         ],
         rows=key_rows,
     )
+    satisfaction = Table(
+        id="satisfaction",
+        title="Satisfaction survey (1–5), answers given in the period",
+        columns=[
+            Column("product", "Product", TEXT),
+            Column("answers", "Answers"),
+            Column("average", "Average score", DECIMAL),
+        ],
+        rows=[
+            {
+                "product": row["product__name"],
+                "answers": row["answers"],
+                "average": Decimal(str(row["average"])).quantize(Decimal("0.01")),
+            }
+            for row in survey_scores_by_product(start=p.start, end=p.end)
+        ],
+    )
     charts = [
         Chart(
             id="best_sellers_chart",
@@ -176,7 +195,7 @@ def build(ask: Ask) -> Report:
     return Report(
         slug="products",
         title="Products",
-        tables=[best, pairs, cover, keys],
+        tables=[best, pairs, cover, keys, satisfaction],
         charts=charts,
         notes=[
             "Sell-through: keys delivered in the period ÷ (those + keys free now).",

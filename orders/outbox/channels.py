@@ -66,7 +66,11 @@ class EmailChannel(Channel):
             body=content.text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[message.recipient],
-            headers={"Message-ID": mid, "X-Kami-Message": message.idempotency_key},
+            headers={
+                **content.headers,
+                "Message-ID": mid,
+                "X-Kami-Message": message.idempotency_key,
+            },
         )
         if content.html:
             email.attach_alternative(content.html, "text/html")

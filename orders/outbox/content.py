@@ -35,13 +35,14 @@ class Content:
     text: str = ""
     html: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # extra email headers
 
 
 def order_url(order: Order) -> str:
     return f"{settings.SITE_URL}{reverse('order-page', args=[order.order_no])}"
 
 
-def _order(message: OutboxMessage) -> Order:
+def message_order(message: OutboxMessage) -> Order:
     order = None
     if message.order_id is not None:
         order = Order.objects.select_related("product").filter(pk=message.order_id).first()
@@ -67,7 +68,7 @@ def order_facts(order: Order) -> dict[str, Any]:
 
 
 def _delivery_email(message: OutboxMessage) -> Content:
-    order = _order(message)
+    order = message_order(message)
     keys = keys_for_order(order) if order.status in HAS_KEYS else []
     if not keys:
         raise PermanentFailure(f"order {order.order_no} has no delivered keys to send")
@@ -87,7 +88,7 @@ def _delivery_email(message: OutboxMessage) -> Content:
 
 
 def _delivery_sms(message: OutboxMessage) -> Content:
-    order = _order(message)
+    order = message_order(message)
     shop = ShopSettings.load().shop_name
     return Content(
         text=_("%(shop)s: your %(product)s key(s) for order %(order_no)s are ready: %(url)s")
@@ -101,7 +102,7 @@ def _delivery_sms(message: OutboxMessage) -> Content:
 
 
 def _delivery_inbox(message: OutboxMessage) -> Content:
-    order = _order(message)
+    order = message_order(message)
     lines = [
         _(
             "%(quantity)d key(s) of %(product)s were delivered to this order. "
@@ -118,9 +119,11 @@ def _delivery_inbox(message: OutboxMessage) -> Content:
     )
 
 
-def _callback(kind: str) -> Callable[[OutboxMessage], Content]:
+def callback_renderer(kind: str) -> Callable[[OutboxMessage], Content]:
+    """A renderer of the owner's callback of type ``kind``: the order's facts, no keys."""
+
     def render(message: OutboxMessage) -> Content:
-        order = _order(message)
+        order = message_order(message)
         return Content(
             data={
                 "id": message.idempotency_key,
@@ -142,8 +145,8 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     (MessagePurpose.DELIVERY, MessageChannel.SMS): _delivery_sms,
     (MessagePurpose.DELIVERY, MessageChannel.INBOX): _delivery_inbox,
     # The buyer's chain reached the owner's system: it is asked to tell the buyer its own way.
-    (MessagePurpose.DELIVERY, MessageChannel.CALLBACK): _callback("order.notify_buyer"),
-    (MessagePurpose.ORDER_CALLBACK, MessageChannel.CALLBACK): _callback("order.delivered"),
+    (MessagePurpose.DELIVERY, MessageChannel.CALLBACK): callback_renderer("order.notify_buyer"),
+    (MessagePurpose.ORDER_CALLBACK, MessageChannel.CALLBACK): callback_renderer("order.delivered"),
     (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_alert_email,
 }
 
@@ -151,7 +154,11 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
 def render(message: OutboxMessage) -> Content:
     """The message in its reader's language: a buyer's in the order's (chosen at checkout),
     the owner's in the shop's."""
-    renderer = RENDERERS.get((message.purpose, message.channel))
+    from orders.followups.content import FOLLOW_UP_RENDERERS  # it builds on this module
+
+    renderer = FOLLOW_UP_RENDERERS.get((message.purpose, message.channel)) or RENDERERS.get(
+        (message.purpose, message.channel)
+    )
     if renderer is None:
         raise PermanentFailure(f"{message.purpose} cannot be sent by {message.channel}")
     language = settings.LANGUAGE_CODE

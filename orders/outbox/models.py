@@ -31,6 +31,12 @@ class MessagePurpose(models.TextChoices):
     KEY_REPLACED = "key_replaced", "A key was replaced (to the buyer)"
     MY_ORDERS_LINK = "my_orders_link", "A link to the buyer's orders (to an email)"
     RESTOCK_NOTICE = "restock_notice", "A product is back (to a subscriber)"
+    # After the sale (orders.followups): the same values as FollowUpPurpose
+    KEY_GUIDE = "key_guide", "Where to find your key (to the buyer)"
+    HOW_TO = "how_to", "How to use it (to the buyer)"
+    CHECK_IN = "check_in", "Check-in (to the buyer)"
+    RECOMMENDATION = "recommendation", "Recommendation (to the buyer)"
+    SURVEY = "survey", "Satisfaction survey (to the buyer)"
 
 
 class MessageStatus(models.TextChoices):

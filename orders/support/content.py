@@ -13,26 +13,15 @@ from django.utils.translation import gettext as _
 
 from cardpool.selectors import keys_for_order
 from orders.models import Order, OrderStatus
-from orders.outbox.content import Content, order_url
+from orders.outbox.content import Content, callback_renderer, message_order, order_url
 from orders.outbox.errors import PermanentFailure
 from orders.outbox.models import MessageChannel, MessagePurpose, OutboxMessage
 from orders.support.models import TicketReply
 from shop.models import Product, ShopSettings
 
 
-def _order(message: OutboxMessage) -> Order:
-    order = (
-        Order.objects.select_related("product").filter(pk=message.order_id).first()
-        if message.order_id
-        else None
-    )
-    if order is None:
-        raise PermanentFailure("the message names no order")
-    return order
-
-
 def _reply_text(message: OutboxMessage) -> tuple[Order, str, str]:
-    order = _order(message)
+    order = message_order(message)
     reply = (
         TicketReply.objects.select_related("ticket").filter(pk=message.payload.get("reply")).first()
     )
@@ -74,7 +63,7 @@ def _reply_inbox(message: OutboxMessage) -> Content:
 
 
 def _replaced_keys(message: OutboxMessage) -> tuple[Order, int]:
-    order = _order(message)
+    order = message_order(message)
     if order.status not in (OrderStatus.DELIVERED, OrderStatus.REFUNDED):
         raise PermanentFailure(f"order {order.order_no} has no delivered keys")
     return order, int(message.payload.get("slot") or 0)
@@ -151,33 +140,16 @@ def _restock_email(message: OutboxMessage) -> Content:
     return Content(subject=_("%(product)s is back") % {"product": product.name}, text=body)
 
 
-def _callback(kind: str) -> Callable[[OutboxMessage], Content]:
-    from orders.outbox.content import order_facts
-
-    def render(message: OutboxMessage) -> Content:
-        order = _order(message)
-        return Content(
-            data={
-                "id": message.idempotency_key,
-                "type": kind,
-                "created": int(message.created_at.timestamp()),
-                "data": order_facts(order),
-            }
-        )
-
-    return render
-
-
 P, C = MessagePurpose, MessageChannel
 RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     (P.TICKET_REPLY, C.EMAIL): _reply_email,
     (P.TICKET_REPLY, C.SMS): _reply_sms,
     (P.TICKET_REPLY, C.INBOX): _reply_inbox,
-    (P.TICKET_REPLY, C.CALLBACK): _callback("order.ticket_reply"),
+    (P.TICKET_REPLY, C.CALLBACK): callback_renderer("order.ticket_reply"),
     (P.KEY_REPLACED, C.EMAIL): _replaced_email,
     (P.KEY_REPLACED, C.SMS): _replaced_sms,
     (P.KEY_REPLACED, C.INBOX): _replaced_inbox,
-    (P.KEY_REPLACED, C.CALLBACK): _callback("order.key_replaced"),
+    (P.KEY_REPLACED, C.CALLBACK): callback_renderer("order.key_replaced"),
     (P.MY_ORDERS_LINK, C.EMAIL): _my_orders_email,
     (P.RESTOCK_NOTICE, C.EMAIL): _restock_email,
 }

@@ -7,6 +7,7 @@ import pytest
 
 from analytics.reports import buyers, channels, products, risk, time_of_sale, top_line
 from analytics.reports.top_line import top_line_figures
+from orders.followups.models import SurveyResponse
 from orders.models import Order, OrderStatus
 from orders.support.models import Ticket
 from tests.analytics.history import local
@@ -109,6 +110,21 @@ def test_products_best_sellers_pairs_cover_and_keys(week):
     assert keys["Alpha"] == ["0", "3", "0", "0"] and keys["Beta"] == ["0", "2", "0", "0"]
     cover = {row[0]: row[1:] for row in cells(report, "stock_cover")}
     assert cover["Alpha"][2] == "sold out" and cover["Alpha"][4] == "100.0"
+
+
+def test_products_satisfaction_counts_the_answers_given_in_the_period(week):
+    """Answers by the shop's local day: 23:30 on the period's last day counts, 00:30 the day
+    after does not."""
+    answers = [
+        (week.orders[1], week.alpha, 5, "2026-11-12 10:00"),
+        (week.orders[2], week.alpha, 2, "2026-11-15 23:30"),
+        (week.orders[3], week.beta, 4, "2026-11-16 00:30"),
+    ]
+    for order, product, score, when in answers:
+        row = SurveyResponse.objects.create(order=order, product=product, score=score)
+        SurveyResponse.objects.filter(pk=row.pk).update(created_at=local(when))
+    report = products.build(week.ask())
+    assert cells(report, "satisfaction") == [["Alpha", "2", "3.5"]]
 
 
 def test_channels_sources_funnel_and_promoter_roi(week):

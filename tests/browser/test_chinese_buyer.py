@@ -1,8 +1,8 @@
 """A Chinese buyer (a phone set to zh-CN) from the catalog to the key, in Chinese, switching
 the language on the page; under the strict CSP (the context fails the test on a violation).
 
-The ticket step of the journey (the order page's "key missing" form) comes with the tickets
-branch: extend this walk there, after the key is shown.
+After the key, the buyer reports a problem through the order page's ticket form, in Chinese,
+and sees the ticket waiting for the shop.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.models import Order, OrderStatus
+from orders.support.models import Ticket
 from tests.factories import stock_product
 
 pytestmark = [
@@ -56,6 +57,20 @@ def test_a_chinese_buyer_from_the_catalog_to_the_key(live_server, new_context, s
     shot(buyer, "04-key-zh")
     order.refresh_from_db()
     assert (order.status, order.language) == (OrderStatus.DELIVERED, "zh-hans")
+
+    # A ticket from the same page: "I did not get my key", in Chinese.
+    expect(buyer.get_by_role("heading", name="订单遇到问题？")).to_be_visible()
+    buyer.get_by_label("遇到了什么问题？").select_option("key_missing")
+    buyer.get_by_label("详细说明").fill("邮箱里没有收到卡密")
+    buyer.get_by_role("button", name="提交给店铺").click()
+    expect(buyer).to_have_url(re.compile(rf"/o/{order.order_no}"))
+    ticket = buyer.get_by_test_id("ticket")
+    expect(ticket).to_have_count(1)
+    expect(ticket).to_contain_text("等待店铺回复")
+    expect(ticket).to_contain_text("邮箱里没有收到卡密")
+    shot(buyer, "04b-ticket-zh")
+    (opened,) = Ticket.objects.filter(order=order)
+    assert (opened.kind, opened.status) == ("key_missing", "open")
 
     # The switch: English on the same page, kept (a cookie) over the phone's zh-CN.
     buyer.get_by_test_id("lang-en").click()

@@ -58,7 +58,7 @@ BUYER_PAGES = [
     ("product form", lambda o: "/p/game", "Query password", "查询密码"),
     ("waiting page", lambda o: f"/o/{o.order_no}", "Waiting for your payment", "等待付款"),
     ("order panel", lambda o: f"/o/{o.order_no}/panel", "Pay now (sandbox)", "立即付款（沙盒）"),
-    ("sandbox pay", lambda o: f"/pay/sandbox/{o.order_no}", "Sandbox payment", "沙盒支付"),
+    ("sandbox pay", lambda o: f"/pay/sandbox/{o.order_no}", "Demo payment", "演示付款"),
     ("lookup", lambda o: "/lookup", "Order number", "订单号"),
     ("promoter login", lambda o: "/promoter/login", "Promoter login", "推广员登录"),
     ("promoter join", lambda o: "/promoter/join", "Become a promoter", "成为推广员"),
@@ -84,7 +84,7 @@ def test_buyer_page_in_both_languages(client, pending, name, path, english, chin
 def test_delivered_order_page_in_chinese(client, delivered):
     html = client.get(f"/o/{delivered.order_no}", **ZH).content.decode()
     assert html_lang(html) == "zh-hans"
-    assert "你的卡密" in html and "复制" in html and "卡密也已发送到" in html
+    assert "你的卡密" in html and "复制" in html and "卡密就显示在本页上方" in html
     assert "US$123.45" in html  # the order's total, for a Chinese reader
 
 

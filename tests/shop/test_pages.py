@@ -64,7 +64,8 @@ def test_checkout_errors_are_friendly_and_change_nothing(client, form, message):
 
 def test_buyer_browser_sees_keys_and_a_stranger_does_not(client, bought):
     page = client.get(f"/o/{bought.order_no}").content.decode()
-    assert "game-KEY-0" in page and "me@example.com" in page
+    # Where the email went, masked (issue 12): the buyer recognises it, a shoulder-surfer cannot.
+    assert "game-KEY-0" in page and "m•••@example.com" in page and "me@example.com" not in page
     stranger = Client()
     other = stranger.get(f"/o/{bought.order_no}").content.decode()
     assert "game-KEY-0" not in other and "Find my order" in other
