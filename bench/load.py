@@ -38,7 +38,7 @@ from pathlib import Path
 
 from benchdb import ROOT, configure, force_drop_database, throwaway_database
 from report import git_commit, keep_sections, loadavg, machine, now_utc, percentile, render
-from stack import Stack, StackConfig, _die_with_parent
+from stack import Stack, StackConfig, _die_with_parent, bench_environment
 
 DB_PREFIX = "bench_kami_load_"
 MAX_CONNECTIONS = 30  # PostgreSQL has 100 for the whole machine
@@ -933,31 +933,10 @@ def redis_cleanup(url: str, run: str) -> None:
 
 def main() -> int:
     args = parse_args()
-    from cryptography.fernet import Fernet
-
     run = f"{os.getpid()}_{secrets.token_hex(3)}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "shop.settings",
-        "DATABASE_URL": args.postgres,
-        "KAMI_TEST_DB_NAME": f"{DB_PREFIX}{run}",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "CARDKEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "STRIPE_WEBHOOK_SECRET": f"whsec_bench_{secrets.token_hex(16)}",
-        "REDIS_URL": args.redis,
-        "KAMI_TASK_QUEUE": f"kami-bench-{run}",
-        "KAMI_CACHE_PREFIX": f"kami-bench-{run}",
-        "KAMI_BENCH_RUN": run,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "EMAIL_URL": "dummymail://",
-        "LOG_LEVEL": "WARNING",
-        "TRUST_X_FORWARDED_FOR": "1",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # The sandbox provider: checkout answers a local pay_url and calls no payment service;
-        # the bench then pays the way Stripe would, with a signed webhook.
-        "SANDBOX_PAYMENTS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench_environment(
+        postgres=args.postgres, redis=args.redis, db_name=f"{DB_PREFIX}{run}", run=run
+    )
     os.environ.update(env)
     env = dict(os.environ)
     configure()

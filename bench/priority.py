@@ -30,7 +30,7 @@ from pathlib import Path
 from benchdb import ROOT, configure, throwaway_database
 from load import LoadClient, redis_cleanup, wire
 from report import git_commit, loadavg, now_utc, percentile, table, write_section
-from stack import Stack, StackConfig
+from stack import Stack, StackConfig, bench_environment
 
 VIP = "bench-vip"
 VIP_PRICE = 6000
@@ -257,29 +257,10 @@ def render(rows: list[dict], args, command: str, loads: tuple[str]) -> str:
 
 def main() -> int:
     args = parse_args()
-    from cryptography.fernet import Fernet
-
     run = f"{os.getpid()}_{secrets.token_hex(3)}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "shop.settings",
-        "DATABASE_URL": args.postgres,
-        "KAMI_TEST_DB_NAME": f"bench_kami_priority_{run}",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "CARDKEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "STRIPE_WEBHOOK_SECRET": f"whsec_bench_{secrets.token_hex(16)}",
-        "REDIS_URL": args.redis,
-        "KAMI_TASK_QUEUE": f"kami-bench-{run}",
-        "KAMI_CACHE_PREFIX": f"kami-bench-{run}",
-        "KAMI_BENCH_RUN": run,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "EMAIL_URL": "dummymail://",
-        "LOG_LEVEL": "WARNING",
-        "TRUST_X_FORWARDED_FOR": "1",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SANDBOX_PAYMENTS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench_environment(
+        postgres=args.postgres, redis=args.redis, db_name=f"bench_kami_priority_{run}", run=run
+    )
     os.environ.update(env)
     env = dict(os.environ)
     configure()

@@ -13,6 +13,7 @@ import ctypes
 import importlib.util
 import inspect
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -66,6 +67,36 @@ class StackConfig:
                 f"{worker('threads', self.priority_concurrency)}"
             )
         return text
+
+
+def bench_environment(*, postgres: str, redis: str, db_name: str, run: str) -> dict[str, str]:
+    """The production-shape environment of one bench run (``make bench``, ``bench/priority.py``):
+    a throw-away database ``db_name``, fresh secrets, queues and cache keys named for ``run``
+    (so the clean-up can find them), real Celery workers, and the sandbox provider: checkout
+    answers a local pay_url and calls no payment service; the bench then pays the way Stripe
+    would, with a signed webhook."""
+    from cryptography.fernet import Fernet
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        "DATABASE_URL": postgres,
+        "KAMI_TEST_DB_NAME": db_name,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CARDKEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "STRIPE_WEBHOOK_SECRET": f"whsec_bench_{secrets.token_hex(16)}",
+        "REDIS_URL": redis,
+        "KAMI_TASK_QUEUE": f"kami-bench-{run}",
+        "KAMI_CACHE_PREFIX": f"kami-bench-{run}",
+        "KAMI_BENCH_RUN": run,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "EMAIL_URL": "dummymail://",
+        "LOG_LEVEL": "WARNING",
+        "TRUST_X_FORWARDED_FOR": "1",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SANDBOX_PAYMENTS": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
 
 
 def free_port() -> int:
