@@ -343,22 +343,31 @@ class ProductViewHour(models.Model):
 
 
 class WeeklySummary(models.Model):
-    """One weekly summary email per week (unique ``week_start``, a local Monday), with what
-    really happened to it: a periodic task that runs twice, or on two workers, sends once."""
+    """One weekly summary email per week (unique ``week_start``, a local Monday): a periodic
+    task that runs twice, or on two workers, queues one email. The email is an outbox message
+    (``message_key``), written in the transaction that claims the row; what really happened to
+    it is read there (``analytics.summary.summary_email_state``), never assumed."""
 
     class Status(models.TextChoices):
-        SENDING = "sending", "Being sent"
-        SENT = "sent", "Sent"
+        SENDING = "sending", "Being prepared"
+        QUEUED = "queued", "Handed to the outbox"
         NO_RECIPIENT = "no_recipient", "Not sent: no owner email in the shop settings"
+        # Rows from before the outbox, when the summary was sent directly.
+        SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
     week_start = models.DateField(unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SENDING)
     recipient = models.EmailField(blank=True)
     subject = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
+    message_key = models.CharField(
+        max_length=200, blank=True, help_text="The idempotency key of its outbox message."
+    )
+    error = models.TextField(blank=True, help_text="Before the outbox: why the send failed.")
     created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="Before the outbox: when it was sent directly."
+    )
 
     class Meta:
         ordering = ["-week_start"]

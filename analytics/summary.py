@@ -1,14 +1,14 @@
 """The weekly summary email to the owner: last week (Monday to Sunday, local time) against the
-week before, sent once per week.
+week before, queued once per week.
 
-Sent on the first run of the periodic task after Monday ``SEND_AT_HOUR`` local time. A row per
-week (``WeeklySummary``, unique ``week_start``) is claimed before sending, so two workers or a
-task run twice send one email; the row then records what happened (sent, no owner email,
-failed with the error), and a week that could not be sent is tried again on the next run.
-
-The seam for the outbox (issue "Every channel, pushed live"): ``summary_deliver`` is the one
-place the email leaves; with the outbox it writes an outbox message instead of sending, and
-the outbox records the attempts.
+Due on the first run of the periodic task after Monday ``SEND_AT_HOUR`` local time. One
+transaction claims the week's row (``WeeklySummary``, unique ``week_start``), builds the email
+and writes it into the outbox (``orders.outbox``, key ``weekly_summary:<week_start>:email``):
+two workers, or a task run twice, queue one email, and an exception while building rolls the
+claim back with it, so the next hourly run tries again. The outbox dispatcher sends it —
+retried with backoff, every attempt recorded, the same Message-ID on every try — and the row's
+state in the admin is read from that message (``summary_email_state``). With no owner email
+nothing is queued, the row says so, and the next run queues it once an address is set.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -40,14 +38,16 @@ from analytics.selectors import (
 from analytics.service_data import open_alerts, stock_counts
 from analytics.tables import change, rate
 from core.money import to_decimal_string
+from orders.outbox.models import MessageStatus, OutboxMessage
+from orders.outbox.services import weekly_summary_enqueue
 from riskrules.models import RiskSettings
 from shop.models import ShopSettings
 
 logger = logging.getLogger(__name__)
 
 SEND_AT_HOUR = 8
-#: A claim whose worker died mid-send is taken over after this long.
-STALE_CLAIM = timedelta(hours=1)
+#: A week in one of these is done: its email is in the outbox (or was sent before there was one).
+HANDLED = (WeeklySummary.Status.QUEUED, WeeklySummary.Status.SENT)
 
 
 def week_due(now: datetime) -> date | None:
@@ -69,8 +69,8 @@ class Summary:
 
 def summary_build(*, week_start: date, now: datetime) -> Summary:
     """The owner's email, in English like the admin (its templates sit with the reports', not
-    with the buyers' translated ones)."""
-    rollups_refresh()
+    with the buyers' translated ones). Reads the rollups as they are: the caller refreshes
+    them first, outside its transaction (the refresh holds its lock until that commits)."""
     week = Period(week_start, week_start + timedelta(days=6))
     before = week.previous()
     currency = currencies_seen()[0]
@@ -144,57 +144,80 @@ def summary_build(*, week_start: date, now: datetime) -> Summary:
     )
 
 
-def summary_deliver(*, summary: Summary, to: str) -> None:
-    message = EmailMultiAlternatives(
-        subject=summary.subject, body=summary.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to]
-    )
-    message.attach_alternative(summary.html, "text/html")
-    message.send()
+def _claim(week_start: date) -> WeeklySummary | None:
+    """This week's row, ours in the current transaction; None if its email is queued already.
 
-
-def _claim(week_start: date, now: datetime) -> WeeklySummary | None:
-    """This week's row, ours to send; None if it was sent or someone else is sending it."""
+    A second worker's INSERT waits on the unique index until ours commits (then finds the row
+    handled) or rolls back (then claims it itself)."""
     try:
         with transaction.atomic():
             return WeeklySummary.objects.create(week_start=week_start)
     except IntegrityError:
         pass
-    retry = Q(status__in=[WeeklySummary.Status.FAILED, WeeklySummary.Status.NO_RECIPIENT]) | Q(
-        status=WeeklySummary.Status.SENDING, created_at__lt=now - STALE_CLAIM
-    )
     claimed = (
         WeeklySummary.objects.filter(week_start=week_start)
-        .filter(retry)
-        .update(status=WeeklySummary.Status.SENDING, created_at=now)
+        .exclude(status__in=HANDLED)
+        .update(status=WeeklySummary.Status.SENDING)
     )
     return WeeklySummary.objects.get(week_start=week_start) if claimed else None
 
 
 def weekly_summary_send(*, now: datetime | None = None) -> WeeklySummary | None:
-    """Send last week's summary if it is due and not sent yet; returns its row if this call
-    handled it."""
+    """Queue last week's summary in the outbox if it is due and not queued yet; returns its
+    row if this call handled it."""
     now = now or timezone.now()
     week_start = week_due(now)
     if week_start is None:
         return None
-    row = _claim(week_start, now)
-    if row is None:
-        return None
-    owner_email = ShopSettings.load().owner_email
-    if not owner_email:
-        logger.warning("weekly summary not sent: no owner email in the shop settings")
-        row.status = WeeklySummary.Status.NO_RECIPIENT
-        row.save(update_fields=["status"])
-        return row
-    summary = summary_build(week_start=week_start, now=now)
-    row.recipient, row.subject = owner_email, summary.subject[:200]
-    try:
-        summary_deliver(summary=summary, to=owner_email)
-    except Exception as exc:
-        logger.exception("weekly summary for %s failed", week_start)
-        row.status, row.error = WeeklySummary.Status.FAILED, f"{type(exc).__name__}: {exc}"[:500]
-        row.save(update_fields=["status", "error", "recipient", "subject"])
-        return row
-    row.status, row.error, row.sent_at = WeeklySummary.Status.SENT, "", timezone.now()
-    row.save(update_fields=["status", "error", "sent_at", "recipient", "subject"])
+    if WeeklySummary.objects.filter(week_start=week_start, status__in=HANDLED).exists():
+        return None  # the hourly runs of the rest of the week: no refresh, no transaction
+    rollups_refresh()
+    with transaction.atomic():
+        row = _claim(week_start)
+        if row is None:
+            return None
+        owner_email = ShopSettings.load().owner_email
+        if not owner_email:
+            logger.warning("weekly summary not queued: no owner email in the shop settings")
+            row.status = WeeklySummary.Status.NO_RECIPIENT
+            row.save(update_fields=["status"])
+            return row
+        summary = summary_build(week_start=week_start, now=now)
+        row.message_key = weekly_summary_enqueue(
+            week_start=week_start,
+            owner_email=owner_email,
+            subject=summary.subject,
+            text=summary.text,
+            html=summary.html,
+        )
+        row.status, row.recipient, row.subject = (
+            WeeklySummary.Status.QUEUED,
+            owner_email,
+            summary.subject[:200],
+        )
+        row.save(update_fields=["status", "recipient", "subject", "message_key"])
     return row
+
+
+def summary_email_state(row: WeeklySummary) -> str:
+    """What really happened to the week's email, in words, from its outbox message."""
+    if row.status == WeeklySummary.Status.NO_RECIPIENT:
+        return "Not sent: no owner email in the shop settings"
+    message = (
+        OutboxMessage.objects.filter(idempotency_key=row.message_key).first()
+        if row.message_key
+        else None
+    )
+    if message is None:  # a row from before the outbox
+        if row.status == WeeklySummary.Status.SENT and row.sent_at:
+            return f"Emailed at {timezone.localtime(row.sent_at):%Y-%m-%d %H:%M}"
+        if row.status == WeeklySummary.Status.FAILED:
+            return f"Email failed: {row.error}"[:300]
+        return WeeklySummary.Status(row.status).label
+    if message.status == MessageStatus.SENT and message.sent_at:
+        return f"Emailed at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M}"
+    if message.status == MessageStatus.FAILED:
+        return f"Email failed: {message.last_error}"[:300]
+    if message.attempts and message.last_error:
+        return f"Email not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
+    return "Email queued"

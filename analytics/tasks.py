@@ -16,6 +16,6 @@ def refresh_rollups() -> int:
 
 @shared_task
 def send_weekly_summary() -> str:
-    """Periodic (hourly): sends last week's summary once it is due, once."""
+    """Periodic (hourly): queues last week's summary in the outbox once it is due, once."""
     row = weekly_summary_send()
     return row.status if row is not None else "not due"

@@ -2,9 +2,10 @@
 
 **Written in the transaction that causes it.** The delivery transaction inserts the buyer's
 message (and the owner's callback) in one multi-row ``INSERT``; an alert inserts the owner's
-email with the alert. If the transaction rolls back there is no message; if it commits the
-message exists, whatever Redis or the worker do next. A row holds references and non-secret
-text only: a delivery's keys are decrypted from the order when it is sent.
+email with the alert, and the weekly summary's claim of its week the owner's summary. If the
+transaction rolls back there is no message; if it commits the message exists, whatever Redis
+or the worker do next. A row holds references and non-secret text only: a delivery's keys are
+decrypted from the order when it is sent.
 
 **Sent by a dispatcher** (``orders.outbox.dispatch``): kicked by a task queued after the
 commit, and run by the sweeps too (beat, and a thread inside every worker), so a lost kick

@@ -136,8 +136,15 @@ def callback_renderer(kind: str) -> Callable[[OutboxMessage], Content]:
     return render
 
 
-def _owner_alert_email(message: OutboxMessage) -> Content:
-    return Content(subject=str(message.payload.get("subject", "")), text=message.payload["text"])
+def _owner_email(message: OutboxMessage) -> Content:
+    """The owner's emails (alerts, the weekly summary) are written whole when queued: the text
+    and, where there is one, the HTML are in the payload (figures, never keys)."""
+    payload = message.payload
+    return Content(
+        subject=str(payload.get("subject", "")),
+        text=payload["text"],
+        html=str(payload.get("html", "")),
+    )
 
 
 RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
@@ -147,7 +154,8 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     # The buyer's chain reached the owner's system: it is asked to tell the buyer its own way.
     (MessagePurpose.DELIVERY, MessageChannel.CALLBACK): callback_renderer("order.notify_buyer"),
     (MessagePurpose.ORDER_CALLBACK, MessageChannel.CALLBACK): callback_renderer("order.delivered"),
-    (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_alert_email,
+    (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_email,
+    (MessagePurpose.WEEKLY_SUMMARY, MessageChannel.EMAIL): _owner_email,
 }
 
 

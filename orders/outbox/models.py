@@ -27,6 +27,7 @@ class MessagePurpose(models.TextChoices):
     DELIVERY = "delivery", "Keys delivered (to the buyer)"
     ORDER_CALLBACK = "order_callback", "Order delivered (to the owner's system)"
     OWNER_ALERT = "owner_alert", "Alert (to the owner)"
+    WEEKLY_SUMMARY = "weekly_summary", "Weekly summary (to the owner)"
     TICKET_REPLY = "ticket_reply", "The shop answered a ticket (to the buyer)"
     KEY_REPLACED = "key_replaced", "A key was replaced (to the buyer)"
     MY_ORDERS_LINK = "my_orders_link", "A link to the buyer's orders (to an email)"

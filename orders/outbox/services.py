@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -188,6 +188,22 @@ def owner_alert_enqueue(*, key: str, owner_email: str, subject: str, text: str) 
         recipient=owner_email,
         subject=key,
         payload={"subject": subject[:250], "text": text},
+    )
+    return messages_enqueue([draft])[0]
+
+
+def weekly_summary_enqueue(
+    *, week_start: date, owner_email: str, subject: str, text: str, html: str
+) -> str:
+    """The owner's weekly summary, in the caller's transaction (the week's claim). One key per
+    week (``weekly_summary:<week_start>:email``): a second run, or a second worker, cannot
+    queue another."""
+    draft = Draft(
+        purpose=MessagePurpose.WEEKLY_SUMMARY,
+        channel=MessageChannel.EMAIL,
+        recipient=owner_email,
+        subject=week_start.isoformat(),
+        payload={"subject": subject[:250], "text": text, "html": html},
     )
     return messages_enqueue([draft])[0]
 
