@@ -11,12 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import (
-    Coalesce,
     ExtractHour,
     ExtractIsoWeekDay,
-    Greatest,
     TruncDate,
 )
 
@@ -33,8 +31,7 @@ from analytics.models import (
 )
 from analytics.periods import Period, shop_tz
 from analytics.rollups import SALES_SUMS as ROLLED_SUMS
-from cardpool.models import CardKey
-from orders.models import Delivery, Order, OrderStatus
+from orders.models import Delivery
 from shop.models import Product
 
 SALES_SUMS = (*ROLLED_SUMS, *VALUE_BAND_FIELDS)
@@ -248,39 +245,3 @@ def latency_histogram(start: datetime, end: datetime, *, within_ms: int) -> dict
                 out[name] = LATENCY_EDGES_MS[bucket] if bucket < len(LATENCY_EDGES_MS) else None
                 break
     return out
-
-
-def stock_levels(products: QuerySet[Product], *, now: datetime) -> list[dict[str, Any]]:
-    """``orders.stock``'s stock (free keys less backorders), counted the way the key pool's
-    partial indexes can answer on a pool of millions of sold keys: available keys, plus
-    reserved ones whose hold ran out, less the quantity of paid backorders. ``with_stock``
-    counts ``status IN (available, reserved)``, which no partial index covers, so it reads
-    every key of the product; ``tests/analytics/test_stock.py`` holds the two equal."""
-    zero = Value(0, output_field=IntegerField())
-
-    def count(qs) -> Coalesce:
-        return Coalesce(
-            Subquery(qs.values("product").annotate(n=Count("pk")).values("n")[:1]), zero
-        )
-
-    available = count(
-        CardKey.objects.filter(product=OuterRef("pk"), status=CardKey.Status.AVAILABLE)
-    )
-    lapsed = count(
-        CardKey.objects.filter(
-            product=OuterRef("pk"), status=CardKey.Status.RESERVED, reserved_until__lte=now
-        )
-    )
-    owed = Coalesce(
-        Subquery(
-            Order.objects.filter(product=OuterRef("pk"), status=OrderStatus.BACKORDERED)
-            .values("product")
-            .annotate(q=Sum("quantity"))
-            .values("q")[:1]
-        ),
-        zero,
-    )
-    rows = products.annotate(stock=Greatest(zero, available + lapsed - owed)).values(
-        "pk", "name", "on_sale", "low_stock_threshold", "stock"
-    )
-    return [dict(row) for row in rows]

@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 
 from analytics.models import ShopHour
-from analytics.selectors import stock_levels
 from orders.models import Order, OrderStatus, PaymentEvent
 from orders.outbox.models import MessageChannel, MessageStatus, OutboxMessage
+from orders.stock import with_stock
 from orders.support.models import Ticket, TicketKind, TicketStatus
 from riskrules.models import Alert
 from shop.models import Product
@@ -47,7 +46,9 @@ def key_missing_reports(start: datetime, end: datetime) -> int | None:
 
 
 def stock_counts(*, now: datetime | None = None) -> dict[str, int]:
-    rows = stock_levels(Product.objects.filter(on_sale=True), now=now or timezone.now())
+    rows = with_stock(Product.objects.filter(on_sale=True), now=now).values(  # type: ignore[misc]
+        "stock", "low_stock_threshold"
+    )  # the stubs cannot see fields annotated by with_stock
     low = sold_out = 0
     for row in rows:  # one row per product on sale, not per order
         if row["stock"] == 0:

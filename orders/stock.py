@@ -20,6 +20,7 @@ figure is exactly the keys nobody holds.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -54,45 +55,45 @@ def product_stock(product_id: int, *, now: datetime | None = None) -> int:
     return int(row["stock"])
 
 
+def _key_count(**conditions: Any) -> Coalesce:
+    """The product's keys matching ``conditions``, as a correlated ``COUNT(*)``. Each caller's
+    conditions name one status, so a partial index of ``CardKey`` (``cardkey_available_idx``,
+    ``cardkey_reserved_idx``) answers it from the index alone: a product's sold keys, millions
+    of them on a busy shop, are never read."""
+    keys = CardKey.objects.filter(product=OuterRef("pk"), **conditions)
+    return Coalesce(
+        Subquery(keys.values("product").annotate(n=Count("*")).values("n")[:1]),
+        Value(0, output_field=IntegerField()),
+    )
+
+
 def with_stock(
     queryset: QuerySet[Product], *, now: datetime | None = None, share_percent: int | None = None
 ) -> QuerySet[Product]:
     """Annotate, in one query: ``available_keys`` (unsold keys: available or reserved),
     ``held`` (keys reserved by running holds), ``claimed`` (those plus backorders) and
-    ``stock`` (what the storefront and the API show: see the module docstring)."""
+    ``stock`` (what the storefront and the API show: see the module docstring).
+
+    Unsold keys are counted as available plus reserved, one status at a time: a single count
+    over ``status IN (available, reserved)`` matches neither partial index and reads every key
+    the product ever had."""
     now = now or timezone.now()
     if share_percent is None:
         share_percent = ShopSettings.load().hold_share_percent
-    unsold = (
-        CardKey.objects.filter(
-            product=OuterRef("pk"),
-            status__in=[CardKey.Status.AVAILABLE, CardKey.Status.RESERVED],
-        )
-        .values("product")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    held = (
-        CardKey.objects.filter(
-            product=OuterRef("pk"), status=CardKey.Status.RESERVED, reserved_until__gt=now
-        )
-        .values("product")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     backordered = (
         Order.objects.filter(status=OrderStatus.BACKORDERED, product=OuterRef("pk"))
         .values("product")
         .annotate(q=Sum("quantity"))
-        .values("q")
+        .values("q")[:1]
     )
     zero = Value(0, output_field=IntegerField())
     sellable = Greatest(zero, F("available_keys") - F("backordered"))
     held_counted = Least(F("held"), sellable * Value(share_percent) / Value(100))
     return (
         queryset.annotate(
-            available_keys=Coalesce(Subquery(unsold, output_field=IntegerField()), zero),
-            held=Coalesce(Subquery(held, output_field=IntegerField()), zero),
+            available_keys=_key_count(status=CardKey.Status.AVAILABLE)
+            + _key_count(status=CardKey.Status.RESERVED),
+            held=_key_count(status=CardKey.Status.RESERVED, reserved_until__gt=now),
             backordered=Coalesce(Subquery(backordered, output_field=IntegerField()), zero),
         )
         .annotate(claimed=F("held") + F("backordered"))

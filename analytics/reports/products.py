@@ -16,7 +16,6 @@ from analytics.selectors import (
     product_names,
     products_in,
     sales_by_product,
-    stock_levels,
 )
 from analytics.tables import (
     DECIMAL,
@@ -33,6 +32,7 @@ from analytics.tables import (
 )
 from cardpool.models import CardKey, ImportBatch
 from orders.followups.selectors import survey_scores_by_product
+from orders.stock import with_stock
 from riskrules.models import RiskSettings
 from shop.models import Product
 
@@ -109,8 +109,10 @@ def build(ask: Ask) -> Report:
     )
     stock_rows = []
     key_rows = []
-    products = Product.objects.filter(currency=cur).order_by("sort_order", "name")
-    for product in stock_levels(products, now=ask.now):  # one row per product
+    products = with_stock(
+        Product.objects.filter(currency=cur).order_by("sort_order", "name"), now=ask.now
+    ).values("pk", "name", "stock")
+    for product in products:  # one row per product
         pid = product["pk"]
         per_day = recent.get(pid, {}).get("units_paid", 0) / forecast_days
         sold = now_sales.get(pid, {}).get("units_delivered", 0)

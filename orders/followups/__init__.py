@@ -14,5 +14,7 @@ check-in off stops the ones not yet sent.
 
 **Sent by the outbox**, down the buyer's chain like any message; rendered at send time from
 the owner's template (``orders.followups.templates``). Follow-up emails carry RFC 8058's
-one-click unsubscribe headers; the key guide is transactional and does not.
+one-click unsubscribe headers; the key guide is transactional and does not. The unsubscribe
+is checked again when the message is rendered, so one that arrives after the row was queued
+still stops it: the message ends ``skipped`` and goes by no other channel.
 """

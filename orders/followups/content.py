@@ -15,11 +15,12 @@ from django.utils import translation
 from django.utils.html import strip_tags
 
 from orders.followups.models import TRANSACTIONAL, FollowUpPurpose, ProductFollowUps
-from orders.followups.selectors import buyer_identity, recommendations_for
+from orders.followups.selectors import buyer_identity, is_unsubscribed, recommendations_for
 from orders.followups.templates import Rendered, render_follow_up
 from orders.followups.tokens import survey_url, unsubscribe_url
 from orders.models import Order
 from orders.outbox.content import Content, message_order, order_url
+from orders.outbox.errors import NoLongerWanted
 from orders.outbox.models import MessageChannel, OutboxMessage
 from shop.models import ShopSettings
 from shop.rich_text import rich_text
@@ -42,7 +43,12 @@ def follow_up_context(order: Order) -> dict[str, Any]:
 
 
 def _rendered(message: OutboxMessage) -> tuple[Order, Rendered, dict[str, Any]]:
+    """The follow-up's words, or ``NoLongerWanted`` when the buyer unsubscribed since it was
+    queued: the due sweep checked before it wrote the outbox row, this is the last moment
+    before the message leaves."""
     order = message_order(message)
+    if message.purpose not in TRANSACTIONAL and is_unsubscribed(buyer_identity(order)):
+        raise NoLongerWanted("the buyer unsubscribed")
     with translation.override(order.language):
         context = follow_up_context(order)
         rendered = render_follow_up(

@@ -21,6 +21,9 @@ briefly unreachable, so a restart between the two does not cause a re-send).
   up, then the next channel of its fallback chain gets a row of its own (the product's chain,
   else the shop's default; e.g. email → SMS → site inbox). The order page always shows the
   keys whatever happens here.
+- *Skipped, not lost*: a message its renderer finds no longer wanted at send time (a
+  follow-up whose buyer unsubscribed since it was queued: ``NoLongerWanted``) ends
+  ``skipped``, its attempt says why, and no other channel gets a row.
 - *At least once* for email, SMS and the owner's callback; *at most one extra copy per
   crash*: a dispatcher that dies (or loses the database for longer than
   ``KAMI_OUTBOX_RECORD_RETRY_SECONDS``) between the provider accepting a message and the

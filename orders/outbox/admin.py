@@ -123,12 +123,17 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("open", "Waiting or sending"), ("sent", "Sent"), ("failed", "Gave up")]
+        return [
+            ("open", "Waiting or sending"),
+            ("sent", "Sent"),
+            ("failed", "Gave up"),
+            ("skipped", "Not sent: no longer wanted"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]):
         if self.value() == "open":
             return queryset.filter(status__in=["pending", "sending"])
-        if self.value() in ("sent", "failed"):
+        if self.value() in ("sent", "failed", "skipped"):
             return queryset.filter(status=self.value())
         return queryset
 

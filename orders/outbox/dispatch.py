@@ -6,9 +6,10 @@
    written for each. An attempt a lapsed lease left ``sending`` becomes ``unknown``.
 2. **Send**, outside any transaction (no network call while holding locks).
 3. **Record** (one transaction): the attempt's outcome; the message ``sent``, due again after
-   a backoff, or given up — and then its next channel's row written. A database that fails
-   here is retried for ``KAMI_OUTBOX_RECORD_RETRY_SECONDS``: a PostgreSQL restart between
-   send and record must not turn into a second copy.
+   a backoff, or given up — and then its next channel's row written — or ``skipped``, no
+   next channel either, when its renderer found it no longer wanted (``NoLongerWanted``).
+   A database that fails here is retried for ``KAMI_OUTBOX_RECORD_RETRY_SECONDS``: a
+   PostgreSQL restart between send and record must not turn into a second copy.
 
 A crash between 1 and 3 is the only way a message can go out twice; ``orders.outbox`` spells
 out what each channel promises then.
@@ -32,7 +33,7 @@ from django.utils import timezone
 from orders.models import Delivery, Order
 from orders.outbox.channels import CHANNELS, Channel
 from orders.outbox.content import render
-from orders.outbox.errors import PermanentFailure
+from orders.outbox.errors import NoLongerWanted, PermanentFailure
 from orders.outbox.models import (
     OPEN_STATUSES,
     AttemptOutcome,
@@ -83,6 +84,7 @@ class Outcome:
     provider_ref: str = ""
     error: str = ""
     permanent: bool = False
+    skipped: bool = False
 
 
 def messages_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
@@ -124,6 +126,8 @@ def messages_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
 
 
 def _failure(exc: BaseException) -> Outcome:
+    if isinstance(exc, NoLongerWanted):
+        return Outcome(sent=False, error=str(exc)[:2000], skipped=True)
     permanent = isinstance(exc, PermanentFailure)
     text = str(exc) if permanent else f"{type(exc).__name__}: {exc}"
     return Outcome(sent=False, error=text[:2000], permanent=permanent)
@@ -134,6 +138,9 @@ def _send(claim: Claim, channel: Channel) -> Outcome:
     try:
         content = render(claim.message)
         ref = channel.send(claim.message, content)
+    except NoLongerWanted as exc:
+        logger.info("message %s (%s) skipped: %s", claim.message.pk, claim.message.purpose, exc)
+        return _failure(exc)
     except Exception as exc:
         logger.warning(
             "message %s (%s by %s) attempt %s failed: %s",
@@ -169,6 +176,8 @@ def _record(claim: Claim, outcome: Outcome | None, *, channel: Channel) -> None:
             outcome=(
                 AttemptOutcome.SENT
                 if outcome.sent
+                else AttemptOutcome.SKIPPED
+                if outcome.skipped
                 else AttemptOutcome.GAVE_UP
                 if gives_up
                 else AttemptOutcome.FAILED
@@ -190,6 +199,8 @@ def _record(claim: Claim, outcome: Outcome | None, *, channel: Channel) -> None:
                 provider_ref=outcome.provider_ref,
             ):
                 _after_sent(message, now=now)
+        elif outcome.skipped:
+            current.update(status=MessageStatus.SKIPPED, last_error=outcome.error)
         elif not gives_up:
             current.update(
                 status=MessageStatus.PENDING,

@@ -45,6 +45,7 @@ class MessageStatus(models.TextChoices):
     SENDING = "sending", "Claimed by a dispatcher"
     SENT = "sent", "Sent"
     FAILED = "failed", "Gave up on this channel"
+    SKIPPED = "skipped", "Not sent: no longer wanted"
 
 
 class AttemptOutcome(models.TextChoices):
@@ -53,6 +54,7 @@ class AttemptOutcome(models.TextChoices):
     FAILED = "failed", "Failed, will retry"
     GAVE_UP = "gave_up", "Failed for good"
     UNKNOWN = "unknown", "Outcome unknown (the dispatcher stopped)"
+    SKIPPED = "skipped", "Not sent: no longer wanted"
 
 
 OPEN_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING)

@@ -35,6 +35,7 @@ from orders.followups.templates import choose_variant, variant_for
 from orders.followups.tokens import survey_token, unsubscribe_token
 from orders.models import MessageChannel, MessagePurpose, Order, OrderStatus, OutboxMessage
 from orders.outbox.dispatch import messages_dispatch
+from orders.outbox.models import InboxMessage
 from orders.payments.inbox import payment_event_receive
 from orders.payments.processing import payment_event_process
 from orders.payments.stripe_events import encode, sign_payload
@@ -213,6 +214,39 @@ def test_the_one_click_post_unsubscribes_without_csrf_and_later_follow_ups_are_s
         .values_list("reason", flat=True)
     )
     assert reasons == {"the buyer unsubscribed"}
+
+
+@pytest.mark.parametrize("chain", ["email,sms,inbox", "inbox,email"])
+def test_an_unsubscribe_after_the_follow_up_was_queued_stops_it_on_every_channel(
+    pay, client, settings, chain
+):
+    """The sweep wrote the outbox row while the buyer was still subscribed; the unsubscribe
+    lands before the dispatcher sends it. Nothing goes out, by the first channel (a network
+    one, or the in-transaction inbox) or by any fallback, and the attempt says why."""
+    settings.SMS_BACKEND = "logging"
+    product = stock_product(2, slug="p", message_channels=chain)
+    follow_ups_on(product)
+    order = pay(OrderFactory(product=product, email="Me@Ex.test", phone="+15551234567"))
+    messages_dispatch()  # the delivery
+    mail.outbox.clear()
+    assert followups_send_due(now=later(minutes=1)) == 1  # the how-to, queued
+    queued = OutboxMessage.objects.get(purpose=MessagePurpose.HOW_TO)
+    assert queued.status == "pending" and queued.fallback  # there is a channel to fall to
+
+    unsubscribe = f"/u/{unsubscribe_token(order.buyer_identity)}"
+    assert client.post(unsubscribe, {"List-Unsubscribe": "One-Click"}).status_code == 200
+    OutboxMessage.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    messages_dispatch()
+
+    (how_to,) = OutboxMessage.objects.filter(purpose=MessagePurpose.HOW_TO)  # no fallback row
+    assert how_to.status == "skipped" and how_to.last_error == "the buyer unsubscribed"
+    (attempt,) = how_to.attempt_log.all()
+    assert (attempt.outcome, attempt.error) == ("skipped", "the buyer unsubscribed")
+    assert attempt.finished_at is not None
+    assert mails("how_to") == [] and not InboxMessage.objects.filter(message=how_to).exists()
+
+    sweep(minutes=6)  # the key guide is about the order itself: it still goes
+    assert OutboxMessage.objects.get(purpose=MessagePurpose.KEY_GUIDE).status == "sent"
 
 
 def test_a_forged_unsubscribe_token_is_refused(client):

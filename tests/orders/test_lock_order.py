@@ -67,18 +67,27 @@ SITES = {
 }
 
 
+def _transaction_id() -> str:
+    """PostgreSQL's id of the transaction running now. Not ``id()`` of Django's outermost
+    ``Atomic``: CPython gives a freed object's address to the next one, so the payment's and
+    then the refund's transaction could share an id, and the refund's first lock would read
+    as taken after the payment's last."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text")
+        return cursor.fetchone()[0]
+
+
 @pytest.fixture
 def taken(monkeypatch):
     """The locks taken, as ``(transaction, name, kwargs)`` in the order they were taken."""
     import importlib
 
-    record: list[tuple[int, str, dict]] = []
+    record: list[tuple[str, str, dict]] = []
 
     def wrap(name, fn):
         @functools.wraps(fn)
         def recorded(*args, **kwargs):
-            blocks = connection.atomic_blocks
-            record.append((id(blocks[0]) if blocks else 0, name, kwargs))
+            record.append((_transaction_id(), name, kwargs))
             return fn(*args, **kwargs)
 
         return recorded
@@ -92,7 +101,7 @@ def taken(monkeypatch):
 
 def _assert_in_order(record) -> None:
     assert record, "no lock was recorded: the wrappers missed the code paths"
-    highest: dict[int, tuple[int, str]] = {}
+    highest: dict[str, tuple[int, str]] = {}
     for tx, name, kwargs in record:
         if name in NEVER_WAIT:
             continue
