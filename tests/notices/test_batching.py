@@ -162,4 +162,4 @@ def test_a_chinese_shop_hears_in_chinese(pay, settings):
     messages_dispatch()
     message = owner_messages().get()
     assert message.payload["subject"] == "[Kami Test] 1 个新订单"
-    assert "新订单（已付款）：1" in message.payload["text"]
+    assert "新订单（已付款）: 1" in message.payload["text"]
