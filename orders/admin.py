@@ -34,6 +34,7 @@ from orders import admin_inbox  # noqa: F401 - registers the payment-event inbox
 from orders.admin_views import RESEND_PERMISSION, order_keys_resend_view, order_keys_reveal_view
 from orders.followups import admin as followups_admin  # noqa: F401 - registers its pages
 from orders.models import Delivery, KeyReveal, Order, OrderEvent, PaymentEvent
+from orders.notices import admin as notices_admin  # noqa: F401 - registers its pages
 from orders.outbox.admin import OrderMessageAttemptInline, OrderMessageInline
 from orders.resend import order_keys_resend
 from orders.support.admin import (

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from orders.notices.models import NoticeKind
+from orders.notices.record import notices_record
 from orders.risk import FLAG, HOLD, Decision
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "event_dispute_opened",
     "event_key_replaced",
     "event_keys_resent",
+    "event_message_failed",
     "event_order_created",
     "event_partial_refund",
     "event_payment_not_settled",
@@ -175,4 +178,17 @@ def event_key_replaced(
         + (f" (ticket {ticket_no})." if ticket_no else "."),
         data={"slot": slot, "old_key": old_key_id, "new_key": new_key_id, "ticket": ticket_no},
         actor=actor,
+    )
+
+
+def event_message_failed(order: Order, *, purpose: str, channels: list[str]) -> OrderEvent:
+    """The outbox gave up on the last channel of the buyer's chain: nobody told the buyer
+    (the order page still shows the keys). The owner hears about it (``orders.notices``)."""
+    tried = ", ".join(channels)
+    notices_record(order_id=order.pk, notices=[(NoticeKind.DELIVERY_FAILED, f"{purpose}: {tried}")])
+    return _record(
+        order,
+        K.MESSAGE_FAILED,
+        message=f"The {purpose} message failed on every channel ({tried}).",
+        data={"purpose": purpose, "channels": channels},
     )

@@ -59,6 +59,7 @@ class OrderEventKind(models.TextChoices):
     TICKET_OPENED = "ticket_opened", "The buyer opened a ticket"
     TICKET_REPLIED = "ticket_replied", "The shop replied to a ticket"
     KEY_REPLACED = "key_replaced", "A key was voided and replaced from the pool"
+    MESSAGE_FAILED = "message_failed", "The buyer's message failed on every channel"
 
 
 class Order(models.Model):
@@ -340,6 +341,14 @@ from orders.followups.models import (  # noqa: E402
     SurveyResponse,
     Unsubscribe,
 )
+from orders.notices.models import (  # noqa: E402
+    NoticeBatch,
+    NoticeItem,
+    NoticeKind,
+    NotifierKind,
+    OwnerNotifier,
+    PendingNotice,
+)
 
 # The outbox's tables are orders' too (messages about orders); they live beside their code.
 from orders.outbox.models import (  # noqa: E402
@@ -362,10 +371,6 @@ __all__ = [
     "AttemptOutcome",
     "Delivery",
     "FollowUp",
-    "MessageTemplate",
-    "ProductFollowUps",
-    "SurveyResponse",
-    "Unsubscribe",
     "InboxMessage",
     "KeyReplacement",
     "KeyReveal",
@@ -373,13 +378,23 @@ __all__ = [
     "MessageChannel",
     "MessagePurpose",
     "MessageStatus",
+    "MessageTemplate",
+    "NoticeBatch",
+    "NoticeItem",
+    "NoticeKind",
+    "NotifierKind",
     "Order",
     "OrderEvent",
     "OrderEventKind",
     "OrderStatus",
     "OutboxMessage",
+    "OwnerNotifier",
     "PaymentEvent",
+    "PendingNotice",
+    "ProductFollowUps",
     "RestockSubscription",
+    "SurveyResponse",
     "Ticket",
     "TicketReply",
+    "Unsubscribe",
 ]

@@ -19,6 +19,7 @@ from cardpool.reservation import keys_release
 from orders.live import status_changed
 from orders.models import Order, OrderEvent, OrderEventKind
 from orders.models import OrderStatus as S
+from orders.notices.record import notices_record, step_notices
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.PAID, S.EXPIRED, S.CANCELLED}),
@@ -149,6 +150,9 @@ def order_transition_path(
         if not _update_status(order.pk, from_status, status, fields):
             raise InvalidTransition(f"{order.order_no} changed concurrently from {from_status}")
         _insert_events(order.pk, from_status, steps, actor_id)
+        notices_record(
+            order_id=order.pk, notices=step_notices((str(s.kind), s.to_status) for s in steps)
+        )
         if status in RELEASES_KEYS and order.delivered_at is None:
             keys_release(order_id=order.pk)
         status_changed(order, status)  # pushed to its page and the feed once this commits

@@ -297,6 +297,9 @@ KAMI_OUTBOX_RETRY_SECONDS = env.float("KAMI_OUTBOX_RETRY_SECONDS", default=10.0)
 KAMI_OUTBOX_LEASE_SECONDS = env.float("KAMI_OUTBOX_LEASE_SECONDS", default=60.0)
 KAMI_OUTBOX_RECORD_RETRY_SECONDS = env.float("KAMI_OUTBOX_RECORD_RETRY_SECONDS", default=30.0)
 KAMI_OUTBOX_HTTP_TIMEOUT = env.float("KAMI_OUTBOX_HTTP_TIMEOUT", default=10.0)
+# The Telegram Bot API for the owner's notifications: a self-hosted Bot API server or a relay
+# where api.telegram.org cannot be reached (orders.notices.channels).
+KAMI_TELEGRAM_API = env.str("KAMI_TELEGRAM_API", default="https://api.telegram.org")
 # SMS: "logging" (development default), "twilio", or empty (off: SMS skipped in every chain).
 SMS_BACKEND = env.str("SMS_BACKEND", default="logging" if DEBUG else "")
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")

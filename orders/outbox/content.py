@@ -147,6 +147,28 @@ def _owner_email(message: OutboxMessage) -> Content:
     )
 
 
+def _owner_notice(message: OutboxMessage) -> Content:
+    """The owner's notification on an IM channel (``orders.notices``): rendered when its batch
+    closed; ``data`` is what a generic URL receives beside the text."""
+    payload = message.payload
+    return Content(
+        subject=str(payload.get("subject", "")),
+        text=str(payload.get("text", "")),
+        data={key: payload[key] for key in ("url", "counts", "items") if key in payload},
+    )
+
+
+# The owner's notification destinations other than email (``orders.notices.channels``).
+NOTICE_CHANNELS = (
+    MessageChannel.TELEGRAM,
+    MessageChannel.WECOM,
+    MessageChannel.DINGTALK,
+    MessageChannel.FEISHU,
+    MessageChannel.BARK,
+    MessageChannel.WEBHOOK,
+)
+
+
 RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     (MessagePurpose.DELIVERY, MessageChannel.EMAIL): _delivery_email,
     (MessagePurpose.DELIVERY, MessageChannel.SMS): _delivery_sms,
@@ -156,6 +178,7 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     (MessagePurpose.ORDER_CALLBACK, MessageChannel.CALLBACK): callback_renderer("order.delivered"),
     (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_email,
     (MessagePurpose.WEEKLY_SUMMARY, MessageChannel.EMAIL): _owner_email,
+    **{(MessagePurpose.OWNER_ALERT, channel): _owner_notice for channel in NOTICE_CHANNELS},
 }
 
 

@@ -30,7 +30,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from orders.events import event_message_failed
 from orders.models import Delivery, Order
+from orders.notices.batching import notices_batch
+from orders.notices.channels import NOTICE_CHANNELS
 from orders.outbox.channels import CHANNELS, Channel
 from orders.outbox.content import render
 from orders.outbox.errors import NoLongerWanted, PermanentFailure
@@ -49,6 +52,9 @@ from shop.models import ShopSettings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The buyer's messages whose loss the owner must hear of: the keys, and a replaced key.
+OWNER_HEARS_OF_FAILURE = frozenset({MessagePurpose.DELIVERY, MessagePurpose.KEY_REPLACED})
 
 BACKOFF_CAP = timedelta(hours=1)
 IN_DOUBT = (
@@ -249,6 +255,11 @@ def _fall_back(message: OutboxMessage, *, error: str, now: datetime) -> None:
             )
             logger.info("message %s falls back from %s to %s", message.pk, message.channel, channel)
             return
+    if order is not None and message.purpose in OWNER_HEARS_OF_FAILURE:
+        tried = OutboxMessage.objects.filter(
+            order_id=order.pk, purpose=message.purpose, generation=message.generation
+        ).values_list("channel", flat=True)
+        event_message_failed(order, purpose=message.purpose, channels=list(dict.fromkeys(tried)))
     logger.error(
         "message %s (%s%s) failed on every channel; last: %s",
         message.pk,
@@ -281,7 +292,7 @@ class _UnknownChannel(Channel):
 
 def message_send(claim: Claim) -> None:
     """Steps 2 and 3 for one claimed message."""
-    channel = CHANNELS.get(claim.message.channel)
+    channel = CHANNELS.get(claim.message.channel) or NOTICE_CHANNELS.get(claim.message.channel)
     outcome: Outcome | None
     if channel is None:
         channel = _UnknownChannel()
@@ -294,11 +305,23 @@ def message_send(claim: Claim) -> None:
     _with_database_retry(lambda: _record(claim, outcome, channel=found))
 
 
+def _notices_batch() -> None:
+    try:
+        notices_batch()
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        # A notice that cannot be rendered must not hold up the buyers' messages.
+        logger.exception("batching the owner's notices failed")
+
+
 def messages_dispatch(*, batch: int = 20, limit: int = 500) -> int:
     """Claim and send due messages, batch after batch, until none are due or ``limit`` were
-    handled; returns how many were."""
+    handled; returns how many were. The owner's notices are batched first (``orders.notices``),
+    so every dispatch — kicked after a commit, periodic, or the workers' sweep — moves them."""
     handled = 0
     while handled < limit:
+        _notices_batch()  # again after each batch: a message given up on is a notice
         claims = messages_claim(limit=min(batch, limit - handled))
         if not claims:
             break

@@ -19,6 +19,13 @@ class MessageChannel(models.TextChoices):
     SMS = "sms", "SMS"
     INBOX = "inbox", "Site inbox"
     CALLBACK = "callback", "Owner's HTTP callback"
+    # The owner's notifications only (``orders.notices``): never in a buyer's chain.
+    TELEGRAM = "telegram", "Telegram bot"
+    WECOM = "wecom", "WeCom group robot"
+    DINGTALK = "dingtalk", "DingTalk group robot"
+    FEISHU = "feishu", "Feishu / Lark group robot"
+    BARK = "bark", "Bark push"
+    WEBHOOK = "webhook", "Owner's notification URL"
 
 
 class MessagePurpose(models.TextChoices):

@@ -273,7 +273,14 @@ def test_two_dispatchers_never_claim_the_same_message(pay):
 
 
 def test_the_owner_vocabulary_matches_the_channels():
-    assert set(MESSAGE_CHANNELS) == set(MessageChannel.values)
+    """The buyer's chain names every buyer channel; the owner's IM destinations are channels
+    the chain cannot name."""
+    from orders.notices.models import NotifierKind
+    from orders.outbox.content import NOTICE_CHANNELS
+
+    assert set(MESSAGE_CHANNELS) | set(NOTICE_CHANNELS) == set(MessageChannel.values)
+    assert set(MESSAGE_CHANNELS).isdisjoint(NOTICE_CHANNELS)
+    assert set(NotifierKind.values) == {"email", *NOTICE_CHANNELS}
 
 
 def test_an_email_task_queued_before_the_upgrade_writes_the_missing_message(pay):

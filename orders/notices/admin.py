@@ -1,0 +1,129 @@
+"""The owner's notification destinations in the admin: owner only (they hold bot tokens and
+robot URLs, which are credentials), each with the real state of its latest message and a
+"send a test message" action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from core.roles import is_owner
+from orders.notices.batching import notifier_test
+from orders.notices.models import NoticeBatch, NoticeKind, OwnerNotifier
+from orders.outbox.models import MessageStatus, OutboxMessage
+
+
+class OwnerNotifierForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=NoticeKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Nothing is sent for an event that is not ticked.",
+    )
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=OwnerNotifier._meta.get_field("secret").help_text
+        + " Leave blank to keep the one saved.",
+    )
+
+    class Meta:
+        model = OwnerNotifier
+        fields = ["name", "kind", "target", "secret", "events", "batch_seconds", "enabled"]
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data.get("secret") or (self.instance.secret if self.instance.pk else "")
+
+
+def message_state(key: str) -> str:
+    """What really happened to one notification, in words, from its outbox row."""
+    message = OutboxMessage.objects.filter(idempotency_key=key).first() if key else None
+    if message is None:
+        return "—"
+    if message.status == MessageStatus.SENT and message.sent_at:
+        return f"Sent at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M:%S}"
+    if message.status == MessageStatus.FAILED:
+        return f"Failed: {message.last_error}"[:300]
+    if message.attempts and message.last_error:
+        return f"Not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
+    return "Waiting to be sent"
+
+
+@admin.register(OwnerNotifier)
+class OwnerNotifierAdmin(admin.ModelAdmin):
+    form = OwnerNotifierForm
+    list_display = ["name", "kind", "events_list", "batch_seconds", "enabled", "latest"]
+    list_filter = ["kind", "enabled"]
+    actions = ["send_test"]
+    readonly_fields = ["recent"]
+
+    def _owner(self, request: HttpRequest) -> bool:
+        return is_owner(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._owner(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request)
+
+    @admin.display(description="Events")
+    def events_list(self, obj: OwnerNotifier) -> str:
+        return ", ".join(str(NoticeKind(kind).label) for kind in obj.events) or "none (off)"
+
+    def _latest_key(self, obj: OwnerNotifier) -> str:
+        """The newest message to this destination: a closed batch's, or a test's."""
+        message = (
+            OutboxMessage.objects.filter(payload__notifier_id=obj.pk)
+            .order_by("-created_at", "-id")
+            .values_list("idempotency_key", flat=True)
+            .first()
+        )
+        return message or ""
+
+    @admin.display(description="Latest message")
+    def latest(self, obj: OwnerNotifier) -> str:
+        return message_state(self._latest_key(obj))
+
+    @admin.display(description="Recent messages")
+    def recent(self, obj: OwnerNotifier) -> str:
+        if not obj.pk:
+            return "—"
+        batches = NoticeBatch.objects.filter(notifier=obj)[:10]
+        lines = []
+        for batch in batches:
+            items = batch.items.count()
+            opened = f"{timezone.localtime(batch.opened_at):%Y-%m-%d %H:%M}"
+            state = (
+                message_state(batch.message_key)
+                if batch.status == NoticeBatch.Status.CLOSED
+                else f"collecting until {timezone.localtime(batch.due_at):%H:%M:%S}"
+            )
+            lines.append(f"{opened}: {items} event(s) — {state}")
+        return "\n".join(lines) or "None yet."
+
+    @admin.action(description="Send a test message")
+    def send_test(self, request: HttpRequest, queryset: QuerySet[OwnerNotifier]) -> None:
+        with transaction.atomic():
+            for notifier in queryset:
+                notifier_test(notifier=notifier)
+        self.message_user(
+            request,
+            f"Test message queued for {queryset.count()} destination(s); its state shows here.",
+            messages.SUCCESS,
+        )
