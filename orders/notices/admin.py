@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from core.roles import is_owner
 from orders.notices.batching import notifier_test
@@ -86,22 +88,12 @@ class OwnerNotifierAdmin(admin.ModelAdmin):
     def events_list(self, obj: OwnerNotifier) -> str:
         return ", ".join(str(NoticeKind(kind).label) for kind in obj.events) or "none (off)"
 
-    def _latest_key(self, obj: OwnerNotifier) -> str:
-        """The newest message to this destination: a closed batch's, or a test's."""
-        message = (
-            OutboxMessage.objects.filter(payload__notifier_id=obj.pk)
-            .order_by("-created_at", "-id")
-            .values_list("idempotency_key", flat=True)
-            .first()
-        )
-        return message or ""
-
     @admin.display(description="Latest message")
     def latest(self, obj: OwnerNotifier) -> str:
-        return message_state(self._latest_key(obj))
+        return message_state(obj.latest_message_key)
 
     @admin.display(description="Recent messages")
-    def recent(self, obj: OwnerNotifier) -> str:
+    def recent(self, obj: OwnerNotifier) -> str | SafeString:
         if not obj.pk:
             return "—"
         batches = NoticeBatch.objects.filter(notifier=obj)[:10]
@@ -115,7 +107,9 @@ class OwnerNotifierAdmin(admin.ModelAdmin):
                 else f"collecting until {timezone.localtime(batch.due_at):%H:%M:%S}"
             )
             lines.append(f"{opened}: {items} event(s) — {state}")
-        return "\n".join(lines) or "None yet."
+        if not lines:
+            return "None yet."
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.action(description="Send a test message")
     def send_test(self, request: HttpRequest, queryset: QuerySet[OwnerNotifier]) -> None:

@@ -104,6 +104,7 @@ def _close_due(*, now: datetime) -> int:
                 ],
                 now=now,
             )[0]
+            OwnerNotifier.objects.filter(pk=notifier.pk).update(latest_message_key=key)
             written += 1
         NoticeBatch.objects.filter(pk=batch.pk).update(
             status=NoticeBatch.Status.CLOSED, closed_at=now, message_key=key
@@ -132,7 +133,7 @@ def notices_batch(*, now: datetime | None = None, limit: int = 5000) -> int:
 def notifier_test(*, notifier: OwnerNotifier) -> str:
     """The owner's "send a test message": one message now, outside any batch."""
     now = timezone.now()
-    return messages_enqueue(
+    key = messages_enqueue(
         [
             Draft(
                 purpose=MessagePurpose.OWNER_ALERT,
@@ -144,3 +145,5 @@ def notifier_test(*, notifier: OwnerNotifier) -> str:
         ],
         now=now,
     )[0]
+    OwnerNotifier.objects.filter(pk=notifier.pk).update(latest_message_key=key)
+    return key

@@ -79,6 +79,12 @@ class OwnerNotifier(models.Model):
         ),
     )
     enabled = models.BooleanField(default=True)
+    latest_message_key = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="The outbox key of its newest message (a batch's or a test's): its state.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -97,3 +97,13 @@ def test_a_test_message_is_sent_and_its_state_shown(settings):
     assert b"a test message" in request.body
     assert owner_messages().get().status == "sent"
     assert "Sent at " in client.get(listing).content.decode()
+
+
+def test_the_destination_page_lists_its_recent_batches_with_their_state(pay):
+    from tests.factories import OrderFactory, stock_product
+
+    owner = notifier("email", "owner@example.com", batch_seconds=0)
+    pay(OrderFactory(product=stock_product(2, slug="p")))
+    messages_dispatch()
+    page = admin_login(role_user("owner")).get(f"/admin/orders/ownernotifier/{owner.pk}/change/")
+    assert "1 event(s) — Sent at " in page.content.decode()

@@ -59,6 +59,8 @@ def test_a_flood_is_one_message_when_the_window_closes(pay):
     batch.refresh_from_db()
     assert batch.status == NoticeBatch.Status.CLOSED
     assert owner_messages().get().idempotency_key == batch.message_key
+    owner.refresh_from_db()
+    assert owner.latest_message_key == batch.message_key  # its state, shown in the admin
 
     messages_dispatch()  # nothing new: nothing more
     assert len(mail.outbox) == 1 and owner_messages().count() == 1
