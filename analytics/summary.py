@@ -38,7 +38,7 @@ from analytics.selectors import (
 from analytics.service_data import open_alerts, stock_counts
 from analytics.tables import change, rate
 from core.money import to_decimal_string
-from orders.outbox.models import MessageStatus, OutboxMessage
+from orders.outbox.selectors import message_state
 from orders.outbox.services import weekly_summary_enqueue
 from riskrules.models import RiskSettings
 from shop.models import ShopSettings
@@ -203,21 +203,12 @@ def summary_email_state(row: WeeklySummary) -> str:
     """What really happened to the week's email, in words, from its outbox message."""
     if row.status == WeeklySummary.Status.NO_RECIPIENT:
         return "Not sent: no owner email in the shop settings"
-    message = (
-        OutboxMessage.objects.filter(idempotency_key=row.message_key).first()
-        if row.message_key
-        else None
-    )
-    if message is None:  # a row from before the outbox
-        if row.status == WeeklySummary.Status.SENT and row.sent_at:
-            return f"Emailed at {timezone.localtime(row.sent_at):%Y-%m-%d %H:%M}"
-        if row.status == WeeklySummary.Status.FAILED:
-            return f"Email failed: {row.error}"[:300]
-        return WeeklySummary.Status(row.status).label
-    if message.status == MessageStatus.SENT and message.sent_at:
-        return f"Emailed at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M}"
-    if message.status == MessageStatus.FAILED:
-        return f"Email failed: {message.last_error}"[:300]
-    if message.attempts and message.last_error:
-        return f"Email not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
-    return "Email queued"
+    state = message_state(row.message_key, noun="Email", sent="Emailed", waiting="Email queued")
+    if state is not None:
+        return state
+    # A row from before the outbox
+    if row.status == WeeklySummary.Status.SENT and row.sent_at:
+        return f"Emailed at {timezone.localtime(row.sent_at):%Y-%m-%d %H:%M}"
+    if row.status == WeeklySummary.Status.FAILED:
+        return f"Email failed: {row.error}"[:300]
+    return WeeklySummary.Status(row.status).label

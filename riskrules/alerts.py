@@ -35,7 +35,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.models import Delivery, PaymentEvent
-from orders.outbox.models import MessageStatus, OutboxMessage
+from orders.outbox.selectors import message_state
 from orders.outbox.services import owner_alert_enqueue
 from orders.stock import with_stock
 from riskrules.models import Alert, RiskSettings
@@ -194,20 +194,13 @@ def alert_email_state(alert: Alert) -> str:
     """What really happened to the alert's latest email, in words, from its outbox row."""
     if alert.email_status == Alert.EmailStatus.NO_RECIPIENT:
         return Alert.EmailStatus.NO_RECIPIENT.label
-    message = (
-        OutboxMessage.objects.filter(idempotency_key=alert.email_message_key).first()
-        if alert.email_message_key
-        else None
+    state = message_state(
+        alert.email_message_key,
+        noun="Email",
+        sent="Emailed",
+        waiting=Alert.EmailStatus.QUEUED.label,
     )
-    if message is None:
-        return Alert.EmailStatus(alert.email_status).label
-    if message.status == MessageStatus.SENT and message.sent_at:
-        return f"Emailed at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M}"
-    if message.status == MessageStatus.FAILED:
-        return f"Email failed: {message.last_error}"[:300]
-    if message.attempts and message.last_error:
-        return f"Email not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
-    return Alert.EmailStatus.QUEUED.label
+    return state or Alert.EmailStatus(alert.email_status).label
 
 
 # --- Conditions --------------------------------------------------------------------------------

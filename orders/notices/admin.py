@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from core.roles import is_owner
 from orders.notices.batching import notifier_test
 from orders.notices.models import NoticeBatch, NoticeKind, OwnerNotifier
-from orders.outbox.models import MessageStatus, OutboxMessage
+from orders.outbox.selectors import message_state
 
 
 class OwnerNotifierForm(forms.ModelForm):
@@ -44,18 +44,9 @@ class OwnerNotifierForm(forms.ModelForm):
         return self.cleaned_data.get("secret") or (self.instance.secret if self.instance.pk else "")
 
 
-def message_state(key: str) -> str:
+def notice_state(key: str) -> str:
     """What really happened to one notification, in words, from its outbox row."""
-    message = OutboxMessage.objects.filter(idempotency_key=key).first() if key else None
-    if message is None:
-        return "—"
-    if message.status == MessageStatus.SENT and message.sent_at:
-        return f"Sent at {timezone.localtime(message.sent_at):%Y-%m-%d %H:%M:%S}"
-    if message.status == MessageStatus.FAILED:
-        return f"Failed: {message.last_error}"[:300]
-    if message.attempts and message.last_error:
-        return f"Not sent yet ({message.attempts} attempts): {message.last_error}"[:300]
-    return "Waiting to be sent"
+    return message_state(key, waiting="Waiting to be sent") or "—"
 
 
 @admin.register(OwnerNotifier)
@@ -90,7 +81,7 @@ class OwnerNotifierAdmin(admin.ModelAdmin):
 
     @admin.display(description="Latest message")
     def latest(self, obj: OwnerNotifier) -> str:
-        return message_state(obj.latest_message_key)
+        return notice_state(obj.latest_message_key)
 
     @admin.display(description="Recent messages")
     def recent(self, obj: OwnerNotifier) -> str | SafeString:
@@ -102,7 +93,7 @@ class OwnerNotifierAdmin(admin.ModelAdmin):
             items = batch.items.count()
             opened = f"{timezone.localtime(batch.opened_at):%Y-%m-%d %H:%M}"
             state = (
-                message_state(batch.message_key)
+                notice_state(batch.message_key)
                 if batch.status == NoticeBatch.Status.CLOSED
                 else f"collecting until {timezone.localtime(batch.due_at):%H:%M:%S}"
             )
