@@ -300,6 +300,8 @@ KAMI_OUTBOX_HTTP_TIMEOUT = env.float("KAMI_OUTBOX_HTTP_TIMEOUT", default=10.0)
 # The Telegram Bot API for the owner's notifications: a self-hosted Bot API server or a relay
 # where api.telegram.org cannot be reached (orders.notices.channels).
 KAMI_TELEGRAM_API = env.str("KAMI_TELEGRAM_API", default="https://api.telegram.org")
+# At most one batching pass of the owner's notices per this many seconds in a process.
+KAMI_NOTICES_PASS_SECONDS = env.float("KAMI_NOTICES_PASS_SECONDS", default=1.0)
 # SMS: "logging" (development default), "twilio", or empty (off: SMS skipped in every chain).
 SMS_BACKEND = env.str("SMS_BACKEND", default="logging" if DEBUG else "")
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")

@@ -32,6 +32,8 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.pop("STRIPE_SECRET_KEY", None)
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_kami_webhook_secret")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
+# Every dispatch batches the owner's notices (tests dispatch several times a second).
+os.environ.setdefault("KAMI_NOTICES_PASS_SECONDS", "0")
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from orders.events import event_message_failed
 from orders.models import Delivery, Order
-from orders.notices.batching import notices_batch
+from orders.notices.batching import notices_batch, notices_pass_due
 from orders.notices.channels import NOTICE_CHANNELS
 from orders.outbox.channels import CHANNELS, Channel
 from orders.outbox.content import render
@@ -306,6 +306,8 @@ def message_send(claim: Claim) -> None:
 
 
 def _notices_batch() -> None:
+    if not notices_pass_due():
+        return
     try:
         notices_batch()
     except (OperationalError, InterfaceError):
@@ -317,8 +319,9 @@ def _notices_batch() -> None:
 
 def messages_dispatch(*, batch: int = 20, limit: int = 500) -> int:
     """Claim and send due messages, batch after batch, until none are due or ``limit`` were
-    handled; returns how many were. The owner's notices are batched first (``orders.notices``),
-    so every dispatch — kicked after a commit, periodic, or the workers' sweep — moves them."""
+    handled; returns how many were. The owner's notices are batched first (``orders.notices``;
+    at most once a second per process), so every dispatch — kicked after a commit, periodic,
+    or the workers' sweep — moves them."""
     handled = 0
     while handled < limit:
         _notices_batch()  # again after each batch: a message given up on is a notice

@@ -165,3 +165,21 @@ def test_a_chinese_shop_hears_in_chinese(pay, settings):
     message = owner_messages().get()
     assert message.payload["subject"] == "[Kami Test] 1 个新订单"
     assert "新订单（已付款）: 1" in message.payload["text"]
+
+
+def test_a_process_batches_at_most_once_per_interval(pay, settings):
+    """Under load a dispatch follows every sale: the passes are spaced, the notices wait."""
+    from orders.notices import batching
+
+    settings.KAMI_NOTICES_PASS_SECONDS = 60
+    batching._last_pass = float("-inf")
+    notifier("email", "owner@example.com", events=["new_order"], batch_seconds=0)
+    pay(OrderFactory(product=stock_product(2, slug="p")))
+    messages_dispatch()
+    assert owner_messages().count() == 1
+    pay(OrderFactory(product=stock_product(2, slug="q")))
+    messages_dispatch()  # within the interval: the notice waits
+    assert owner_messages().count() == 1 and PendingNotice.objects.count() == 1
+    batching._last_pass -= 61
+    messages_dispatch()
+    assert owner_messages().count() == 2 and not PendingNotice.objects.exists()
