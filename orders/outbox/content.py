@@ -43,9 +43,12 @@ def order_url(order: Order) -> str:
 
 
 def message_order(message: OutboxMessage) -> Order:
-    order = None
-    if message.order_id is not None:
+    """The message's order with its product, read once per sending: ``render`` reads it for
+    the language and the renderer for the content (one query where there were two)."""
+    order = getattr(message, "_order_for_rendering", None)
+    if order is None and message.order_id is not None:
         order = Order.objects.select_related("product").filter(pk=message.order_id).first()
+        message._order_for_rendering = order  # type: ignore[attr-defined]
     if order is None:
         raise PermanentFailure("the message names no order")
     return order
@@ -194,7 +197,6 @@ def render(message: OutboxMessage) -> Content:
         raise PermanentFailure(f"{message.purpose} cannot be sent by {message.channel}")
     language = settings.LANGUAGE_CODE
     if message.purpose != MessagePurpose.OWNER_ALERT and message.order_id is not None:
-        ordered = Order.objects.filter(pk=message.order_id).values_list("language", flat=True)
-        language = ordered.first() or language
+        language = message_order(message).language or language
     with translation.override(language):
         return renderer(message)
