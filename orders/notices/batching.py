@@ -25,13 +25,20 @@ import hashlib
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.notices.content import batch_content, test_content
-from orders.notices.models import NoticeBatch, NoticeItem, OwnerNotifier, PendingNotice
+from orders.notices.models import (
+    NoticeBatch,
+    NoticeItem,
+    NotifierKind,
+    OwnerNotifier,
+    PendingNotice,
+)
 from orders.outbox.models import MessagePurpose
 from orders.outbox.services import Draft, messages_enqueue
 
@@ -96,20 +103,12 @@ def _close_due(*, now: datetime) -> int:
         notifier = batch.notifier
         key = ""
         if notifier.enabled:
-            content = batch_content(batch)
-            key = messages_enqueue(
-                [
-                    Draft(
-                        purpose=MessagePurpose.OWNER_ALERT,
-                        channel=notifier.kind,
-                        recipient=notifier_recipient(notifier),
-                        subject=f"notice-batch-{batch.pk}",
-                        payload={**content, "notifier_id": notifier.pk, "batch_id": batch.pk},
-                    )
-                ],
+            key = _notice_enqueue(
+                notifier,
+                subject=f"notice-batch-{batch.pk}",
+                payload={**batch_content(batch), "batch_id": batch.pk},
                 now=now,
-            )[0]
-            OwnerNotifier.objects.filter(pk=notifier.pk).update(latest_message_key=key)
+            )
             written += 1
         NoticeBatch.objects.filter(pk=batch.pk).update(
             status=NoticeBatch.Status.CLOSED, closed_at=now, message_key=key
@@ -117,10 +116,31 @@ def _close_due(*, now: datetime) -> int:
     return written
 
 
+def _notice_enqueue(
+    notifier: OwnerNotifier, *, subject: str, payload: dict[str, Any], now: datetime
+) -> str:
+    """One message to ``notifier`` on its channel, in the current transaction, remembered as
+    its latest (whose state the admin shows). ``subject`` names it in its idempotency key."""
+    key = messages_enqueue(
+        [
+            Draft(
+                purpose=MessagePurpose.OWNER_ALERT,
+                channel=notifier.kind,
+                recipient=notifier_recipient(notifier),
+                subject=subject,
+                payload={**payload, "notifier_id": notifier.pk},
+            )
+        ],
+        now=now,
+    )[0]
+    OwnerNotifier.objects.filter(pk=notifier.pk).update(latest_message_key=key)
+    return key
+
+
 def notifier_recipient(notifier: OwnerNotifier) -> str:
     """What the outbox row says it goes to: the address for email; for the others the
     destination's name — their URLs and tokens are credentials, read when it is sent."""
-    if notifier.kind == "email":
+    if notifier.kind == NotifierKind.EMAIL:
         return notifier.target
     return f"{notifier.get_kind_display()}: {notifier.name}"
 
@@ -154,17 +174,9 @@ def notices_batch(*, now: datetime | None = None, limit: int = 5000) -> int:
 def notifier_test(*, notifier: OwnerNotifier) -> str:
     """The owner's "send a test message": one message now, outside any batch."""
     now = timezone.now()
-    key = messages_enqueue(
-        [
-            Draft(
-                purpose=MessagePurpose.OWNER_ALERT,
-                channel=notifier.kind,
-                recipient=notifier_recipient(notifier),
-                subject=f"notice-test-{notifier.pk}-{int(now.timestamp() * 1000)}",
-                payload={**test_content(notifier), "notifier_id": notifier.pk},
-            )
-        ],
+    return _notice_enqueue(
+        notifier,
+        subject=f"notice-test-{notifier.pk}-{int(now.timestamp() * 1000)}",
+        payload=test_content(notifier),
         now=now,
-    )[0]
-    OwnerNotifier.objects.filter(pk=notifier.pk).update(latest_message_key=key)
-    return key
+    )

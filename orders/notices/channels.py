@@ -25,7 +25,7 @@ from django.conf import settings
 
 from core.log_redaction import register_secret
 from orders.notices.models import OwnerNotifier
-from orders.outbox.channels import SIGNATURE_HEADER, Channel, callback_signature
+from orders.outbox.channels import Channel, signed_json_post
 from orders.outbox.content import Content
 from orders.outbox.errors import PermanentFailure
 from orders.outbox.http import HttpAnswer, http_post
@@ -69,7 +69,8 @@ def _check_http(service: str, answer: HttpAnswer) -> None:
     if 200 <= answer.status < 300:
         return
     reason = f"{service} answered HTTP {answer.status}"
-    detail = _json(answer).get("description") or _json(answer).get("message")
+    body = _json(answer)
+    detail = body.get("description") or body.get("message")
     if detail:
         reason += f": {str(detail)[:300]}"
     if answer.status in (408, 429) or answer.status >= 500:
@@ -255,17 +256,12 @@ class WebhookChannel(_NoticeChannel):
             "created": int(message.created_at.timestamp()),
             "data": {"subject": content.subject, "text": content.text, **content.data},
         }
-        body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-        answer = http_post(
+        answer = signed_json_post(
             notifier.target,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Kami-Notify/1",
-                "Idempotency-Key": message.idempotency_key,
-                SIGNATURE_HEADER: callback_signature(notifier.secret, int(time.time()), body),
-            },
-            timeout=settings.KAMI_OUTBOX_HTTP_TIMEOUT,
+            data,
+            secret=notifier.secret,
+            idempotency_key=message.idempotency_key,
+            user_agent="Kami-Notify/1",
         )
         _check_http(self.service, answer)
         return f"HTTP {answer.status}"

@@ -8,7 +8,6 @@ fast as it was; which destinations want the event is decided later, when it is b
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from django.utils import timezone
 
@@ -40,11 +39,9 @@ def step_notices(steps: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return []
 
 
-def notices_record(
-    *, order_id: int | None, notices: Iterable[tuple[str, str]], now: datetime | None = None
-) -> None:
+def notices_record(*, order_id: int | None, notices: Iterable[tuple[str, str]]) -> None:
     """Write ``notices`` (``(kind, detail)``) for ``order_id`` in the current transaction."""
-    stamp = now or timezone.now()
+    stamp = timezone.now()
     rows = [
         PendingNotice(kind=kind, order_id=order_id, detail=detail[:200], created_at=stamp)
         for kind, detail in notices

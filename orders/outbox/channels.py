@@ -15,14 +15,14 @@ import json
 import smtplib
 import time
 from email.utils import parseaddr
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from orders.outbox.content import Content
 from orders.outbox.errors import PermanentFailure
-from orders.outbox.http import http_post
+from orders.outbox.http import HttpAnswer, http_post
 from orders.outbox.models import InboxMessage, MessageChannel, OutboxMessage
 from orders.outbox.sms import sms_provider
 from shop.models import ShopSettings
@@ -43,6 +43,26 @@ def callback_signature(secret: str, timestamp: int, body: bytes) -> str:
     recomputes it from the raw body and refuses a stale ``t`` (replays)."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def signed_json_post(
+    url: str, data: dict[str, Any], *, secret: str, idempotency_key: str, user_agent: str
+) -> HttpAnswer:
+    """``data`` as compact JSON with sorted keys, signed (``Kami-Signature``) and carrying the
+    message's ``Idempotency-Key``: what the owner's endpoints verify (the order callback, a
+    notification URL)."""
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return http_post(
+        url,
+        body=body,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": user_agent,
+            "Idempotency-Key": idempotency_key,
+            SIGNATURE_HEADER: callback_signature(secret, int(time.time()), body),
+        },
+        timeout=settings.KAMI_OUTBOX_HTTP_TIMEOUT,
+    )
 
 
 class Channel:
@@ -102,17 +122,12 @@ class CallbackChannel(Channel):
         secret = ShopSettings.load().callback_secret
         if not secret:
             raise PermanentFailure("the shop settings have no callback secret")
-        body = json.dumps(content.data, separators=(",", ":"), sort_keys=True).encode()
-        answer = http_post(
+        answer = signed_json_post(
             message.recipient,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Kami-Callback/1",
-                "Idempotency-Key": message.idempotency_key,
-                SIGNATURE_HEADER: callback_signature(secret, int(time.time()), body),
-            },
-            timeout=settings.KAMI_OUTBOX_HTTP_TIMEOUT,
+            content.data,
+            secret=secret,
+            idempotency_key=message.idempotency_key,
+            user_agent="Kami-Callback/1",
         )
         if 200 <= answer.status < 300:
             return f"HTTP {answer.status}"

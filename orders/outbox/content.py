@@ -139,24 +139,15 @@ def callback_renderer(kind: str) -> Callable[[OutboxMessage], Content]:
     return render
 
 
-def _owner_email(message: OutboxMessage) -> Content:
-    """The owner's emails (alerts, the weekly summary) are written whole when queued: the text
-    and, where there is one, the HTML are in the payload (figures, never keys)."""
+def _owner_message(message: OutboxMessage) -> Content:
+    """The owner's messages (alerts, the weekly summary, notifications) are written whole when
+    queued: the text and, where there is one, the HTML are in the payload (figures, never
+    keys); ``data`` is what a notification URL receives beside the text."""
     payload = message.payload
     return Content(
         subject=str(payload.get("subject", "")),
         text=payload["text"],
         html=str(payload.get("html", "")),
-    )
-
-
-def _owner_notice(message: OutboxMessage) -> Content:
-    """The owner's notification on an IM channel (``orders.notices``): rendered when its batch
-    closed; ``data`` is what a generic URL receives beside the text."""
-    payload = message.payload
-    return Content(
-        subject=str(payload.get("subject", "")),
-        text=str(payload.get("text", "")),
         data={key: payload[key] for key in ("url", "counts", "items") if key in payload},
     )
 
@@ -179,9 +170,9 @@ RENDERERS: dict[tuple[str, str], Callable[[OutboxMessage], Content]] = {
     # The buyer's chain reached the owner's system: it is asked to tell the buyer its own way.
     (MessagePurpose.DELIVERY, MessageChannel.CALLBACK): callback_renderer("order.notify_buyer"),
     (MessagePurpose.ORDER_CALLBACK, MessageChannel.CALLBACK): callback_renderer("order.delivered"),
-    (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_email,
-    (MessagePurpose.WEEKLY_SUMMARY, MessageChannel.EMAIL): _owner_email,
-    **{(MessagePurpose.OWNER_ALERT, channel): _owner_notice for channel in NOTICE_CHANNELS},
+    (MessagePurpose.OWNER_ALERT, MessageChannel.EMAIL): _owner_message,
+    (MessagePurpose.WEEKLY_SUMMARY, MessageChannel.EMAIL): _owner_message,
+    **{(MessagePurpose.OWNER_ALERT, channel): _owner_message for channel in NOTICE_CHANNELS},
 }
 
 

@@ -179,17 +179,30 @@ def delivery_resend(*, order: Order) -> str | None:
     return messages_enqueue([draft])[0]
 
 
+def _owner_email_enqueue(
+    *, purpose: str, subject_key: str, owner_email: str, payload: dict[str, Any]
+) -> str:
+    """An email to the owner, written whole (its text, and HTML if any), in the caller's
+    transaction; ``subject_key`` names it in its idempotency key."""
+    draft = Draft(
+        purpose=purpose,
+        channel=MessageChannel.EMAIL,
+        recipient=owner_email,
+        subject=subject_key,
+        payload={**payload, "subject": payload["subject"][:250]},
+    )
+    return messages_enqueue([draft])[0]
+
+
 def owner_alert_enqueue(*, key: str, owner_email: str, subject: str, text: str) -> str:
     """An email to the owner, in the caller's transaction (the alert's). ``key`` names this
     one sending of the alert."""
-    draft = Draft(
+    return _owner_email_enqueue(
         purpose=MessagePurpose.OWNER_ALERT,
-        channel=MessageChannel.EMAIL,
-        recipient=owner_email,
-        subject=key,
-        payload={"subject": subject[:250], "text": text},
+        subject_key=key,
+        owner_email=owner_email,
+        payload={"subject": subject, "text": text},
     )
-    return messages_enqueue([draft])[0]
 
 
 def weekly_summary_enqueue(
@@ -198,14 +211,12 @@ def weekly_summary_enqueue(
     """The owner's weekly summary, in the caller's transaction (the week's claim). One key per
     week (``weekly_summary:<week_start>:email``): a second run, or a second worker, cannot
     queue another."""
-    draft = Draft(
+    return _owner_email_enqueue(
         purpose=MessagePurpose.WEEKLY_SUMMARY,
-        channel=MessageChannel.EMAIL,
-        recipient=owner_email,
-        subject=week_start.isoformat(),
-        payload={"subject": subject[:250], "text": text, "html": html},
+        subject_key=week_start.isoformat(),
+        owner_email=owner_email,
+        payload={"subject": subject, "text": text, "html": html},
     )
-    return messages_enqueue([draft])[0]
 
 
 def message_retry_now(*, message_ids: list[int]) -> int:
