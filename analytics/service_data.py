@@ -38,7 +38,7 @@ def open_tickets() -> int | None:
     return Ticket.objects.filter(status=TicketStatus.OPEN).count()
 
 
-def key_missing_reports(start: datetime, end: datetime) -> int | None:
+def key_missing_reports(start: datetime, end: datetime) -> int:
     """Tickets of kind "key missing" opened in the range."""
     return Ticket.objects.filter(
         kind=TicketKind.KEY_MISSING, created_at__gte=start, created_at__lt=end
